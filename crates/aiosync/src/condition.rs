@@ -1,0 +1,342 @@
+//! A condition variable that works with [`Mutex`] from tasks and threads.
+
+use crate::kernel::{block, NodeState, WaitList, Wakers};
+use crate::mutex::{Lock as LockFuture, Mutex, MutexGuard};
+use crate::sync::{lock, Lock};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+const NONE: usize = usize::MAX;
+
+/// A condition variable: wait, with a [`Mutex`] released, until another task or thread
+/// notifies (Python's `asyncio.Condition` / `threading.Condition`, C++'s
+/// `condition_variable`).
+///
+/// Waiters are notified in FIFO order. A notification given to a waiter that is then
+/// cancelled (its future dropped, or its blocking wait timed out) is passed to the next
+/// waiter rather than lost. As with every condition variable, check the condition in a
+/// loop (or use [`Condition::wait_for`]): another holder may change the state between the
+/// notification and the moment the waiter gets the lock back.
+///
+/// # Examples
+///
+/// ```
+/// use aiosync::{Condition, Mutex};
+/// use std::sync::Arc;
+///
+/// let pair = Arc::new((Mutex::new(false), Condition::new()));
+/// let t = {
+///     let pair = pair.clone();
+///     std::thread::spawn(move || {
+///         let (m, c) = &*pair;
+///         *m.lock_blocking() = true;
+///         c.notify_all();
+///     })
+/// };
+/// let (m, c) = &*pair;
+/// let ready = c.wait_for_blocking(m.lock_blocking(), |r| *r);
+/// assert!(*ready);
+/// # drop(ready);
+/// t.join().unwrap();
+/// ```
+pub struct Condition {
+    list: Lock<WaitList>,
+}
+
+impl Condition {
+    /// Creates a condition variable with no waiters.
+    #[cfg(not(loom))]
+    pub const fn new() -> Condition {
+        Condition {
+            list: Lock::new(WaitList::new()),
+        }
+    }
+
+    /// Creates a condition variable with no waiters.
+    #[cfg(loom)]
+    pub fn new() -> Condition {
+        Condition {
+            list: Lock::new(WaitList::new()),
+        }
+    }
+
+    /// Wakes up to `n` waiters, oldest first. Returns how many were woken.
+    ///
+    /// ```
+    /// let c = aiosync::Condition::new();
+    /// assert_eq!(c.notify(3), 0); // nobody waits: notifications are not stored
+    /// ```
+    pub fn notify(&self, n: usize) -> usize {
+        let mut wakers = Wakers::new();
+        let mut woken = 0;
+        {
+            let mut list = lock(&self.list);
+            while woken < n {
+                let Some(h) = list.head() else { break };
+                list.finish(h, NodeState::Granted, 0, &mut wakers);
+                woken += 1;
+            }
+        }
+        wakers.wake_all();
+        woken
+    }
+
+    /// Wakes the oldest waiter, if any. Returns whether one was woken.
+    pub fn notify_one(&self) -> bool {
+        self.notify(1) == 1
+    }
+
+    /// Wakes every current waiter. Returns how many were woken.
+    pub fn notify_all(&self) -> usize {
+        self.notify(usize::MAX)
+    }
+
+    /// How many waiters are waiting for a notification.
+    pub fn waiters(&self) -> usize {
+        lock(&self.list).len()
+    }
+
+    /// Releases the guard's lock, waits for a notification, then takes the lock again.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe in the sense that nothing leaks: dropping the future withdraws the
+    /// waiter (passing on a notification it had received) and the lock is then not held
+    /// (the guard was given up when the wait began).
+    ///
+    /// ```
+    /// use aiosync::{Condition, Mutex};
+    /// # futures_lite::future::block_on(async {
+    /// let (m, c) = (Mutex::new(0), Condition::new());
+    /// let waiter = async {
+    ///     let mut g = m.lock().await;
+    ///     while *g == 0 {
+    ///         g = c.wait(g).await;
+    ///     }
+    ///     *g
+    /// };
+    /// let notifier = async {
+    ///     *m.lock().await = 7;
+    ///     c.notify_one();
+    /// };
+    /// let (v, ()) = futures_lite::future::zip(waiter, notifier).await;
+    /// assert_eq!(v, 7);
+    /// # });
+    /// ```
+    pub fn wait<'a, T: ?Sized>(&'a self, guard: MutexGuard<'a, T>) -> ConditionWait<'a, T> {
+        ConditionWait {
+            state: WaitState::Start(self, guard),
+        }
+    }
+
+    /// Waits until `condition` holds for the locked value, then returns the guard.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Condition::wait`].
+    pub async fn wait_for<'a, T: ?Sized, F>(
+        &'a self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: F,
+    ) -> MutexGuard<'a, T>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while !condition(&mut guard) {
+            guard = self.wait(guard).await;
+        }
+        guard
+    }
+
+    /// Blocking form of [`Condition::wait`].
+    pub fn wait_blocking<'a, T: ?Sized>(&'a self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        self.wait_blocking_timeout_inner(guard, None).0
+    }
+
+    /// Blocking form of [`Condition::wait`] giving up after `timeout`. Returns the guard
+    /// (the lock is always taken again) and whether a notification arrived in time.
+    ///
+    /// ```
+    /// use aiosync::{Condition, Mutex};
+    /// use std::time::Duration;
+    /// let (m, c) = (Mutex::new(()), Condition::new());
+    /// let (_g, notified) = c.wait_blocking_timeout(m.lock_blocking(), Duration::from_millis(1));
+    /// assert!(!notified);
+    /// ```
+    pub fn wait_blocking_timeout<'a, T: ?Sized>(
+        &'a self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        self.wait_blocking_timeout_inner(guard, Some(timeout))
+    }
+
+    fn wait_blocking_timeout_inner<'a, T: ?Sized>(
+        &'a self,
+        guard: MutexGuard<'a, T>,
+        timeout: Option<Duration>,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let deadline = timeout.and_then(block::deadline);
+        let mutex = MutexGuard::source(&guard);
+        let notified = self.register();
+        drop(guard);
+        let ok = block::block_on(notified, deadline).is_some();
+        (mutex.lock_blocking(), ok)
+    }
+
+    /// Blocking form of [`Condition::wait_for`].
+    pub fn wait_for_blocking<'a, T: ?Sized, F>(
+        &'a self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: F,
+    ) -> MutexGuard<'a, T>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while !condition(&mut guard) {
+            guard = self.wait_blocking(guard);
+        }
+        guard
+    }
+
+    /// Blocking form of [`Condition::wait_for`] giving up after `timeout`. Returns the guard
+    /// and whether the condition held.
+    pub fn wait_for_blocking_timeout<'a, T: ?Sized, F>(
+        &'a self,
+        mut guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        mut condition: F,
+    ) -> (MutexGuard<'a, T>, bool)
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        let deadline = block::deadline(timeout);
+        loop {
+            if condition(&mut guard) {
+                return (guard, true);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(crate::sync::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return (guard, false);
+            }
+            guard = self
+                .wait_blocking_timeout_inner(guard, deadline.map(|_| left))
+                .0;
+        }
+    }
+
+    /// Queues a waiter now (before the caller unlocks), so no notification is missed.
+    fn register(&self) -> Notified<'_> {
+        let key = lock(&self.list).push(0, Waker::noop());
+        Notified { cond: self, key }
+    }
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition::new()
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+/// A registered waiter, done when notified.
+struct Notified<'a> {
+    cond: &'a Condition,
+    key: usize,
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut list = lock(&this.cond.list);
+        if list[this.key].state == NodeState::Granted {
+            list.remove(this.key);
+            this.key = NONE;
+            return Poll::Ready(());
+        }
+        list.set_waker(this.key, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for Notified<'_> {
+    fn drop(&mut self) {
+        if self.key == NONE {
+            return;
+        }
+        let node = lock(&self.cond.list).remove(self.key);
+        if node.state == NodeState::Granted {
+            // A notification it can no longer use goes to the next waiter.
+            self.cond.notify(1);
+        }
+    }
+}
+
+enum WaitState<'a, T: ?Sized> {
+    Start(&'a Condition, MutexGuard<'a, T>),
+    Notified(Notified<'a>, &'a Mutex<T>),
+    Relock(LockFuture<'a, T>),
+    Done,
+}
+
+/// The future returned by [`Condition::wait`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ConditionWait<'a, T: ?Sized> {
+    state: WaitState<'a, T>,
+}
+
+impl<T: ?Sized> Unpin for ConditionWait<'_, T> {}
+
+impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
+    type Output = MutexGuard<'a, T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.state, WaitState::Done) {
+                WaitState::Start(cond, guard) => {
+                    let mutex = MutexGuard::source(&guard);
+                    let notified = cond.register();
+                    drop(guard);
+                    this.state = WaitState::Notified(notified, mutex);
+                }
+                WaitState::Notified(mut notified, mutex) => {
+                    if Pin::new(&mut notified).poll(cx).is_pending() {
+                        this.state = WaitState::Notified(notified, mutex);
+                        return Poll::Pending;
+                    }
+                    this.state = WaitState::Relock(mutex.lock());
+                }
+                WaitState::Relock(mut fut) => {
+                    if let Poll::Ready(g) = Pin::new(&mut fut).poll(cx) {
+                        return Poll::Ready(g);
+                    }
+                    this.state = WaitState::Relock(fut);
+                    return Poll::Pending;
+                }
+                WaitState::Done => panic!("ConditionWait polled after completion"),
+            }
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for ConditionWait<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionWait").finish_non_exhaustive()
+    }
+}

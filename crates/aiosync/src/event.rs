@@ -1,0 +1,191 @@
+//! A resettable event flag.
+
+use crate::kernel::{block, NodeState, WaitList, Wakers};
+use crate::sync::{lock, AtomicBool, Lock, Ordering};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+const NONE: usize = usize::MAX;
+
+/// A flag that tasks and threads can wait for, and that can be set and cleared again
+/// (Python's `asyncio.Event` / `threading.Event`).
+///
+/// [`Event::set`] wakes every waiter waiting at that moment, even if [`Event::clear`]
+/// follows at once.
+///
+/// # Examples
+///
+/// ```
+/// use aiosync::Event;
+/// use std::sync::Arc;
+///
+/// let ev = Arc::new(Event::new());
+/// let t = {
+///     let ev = ev.clone();
+///     std::thread::spawn(move || ev.wait_blocking())
+/// };
+/// ev.set();
+/// t.join().unwrap();
+/// assert!(ev.is_set());
+/// ev.clear();
+/// assert!(!ev.is_set());
+/// ```
+pub struct Event {
+    flag: AtomicBool,
+    list: Lock<WaitList>,
+}
+
+impl Event {
+    /// Creates an event that is not set.
+    #[cfg(not(loom))]
+    pub const fn new() -> Event {
+        Event {
+            flag: AtomicBool::new(false),
+            list: Lock::new(WaitList::new()),
+        }
+    }
+
+    /// Creates an event that is not set.
+    #[cfg(loom)]
+    pub fn new() -> Event {
+        Event {
+            flag: AtomicBool::new(false),
+            list: Lock::new(WaitList::new()),
+        }
+    }
+
+    /// Whether the event is set.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Sets the event and wakes every current waiter. Returns the number woken.
+    ///
+    /// ```
+    /// let ev = aiosync::Event::new();
+    /// ev.set();
+    /// assert!(ev.is_set());
+    /// ```
+    pub fn set(&self) -> usize {
+        // Already set: every waiter that saw it unset is being woken by that earlier set.
+        if self.flag.swap(true, Ordering::AcqRel) {
+            return 0;
+        }
+        let mut wakers = Wakers::new();
+        let n = lock(&self.list).finish_all(NodeState::Granted, &mut wakers);
+        wakers.wake_all();
+        n
+    }
+
+    /// Clears the event; later waits wait for the next [`Event::set`].
+    pub fn clear(&self) {
+        self.flag.store(false, Ordering::Release);
+    }
+
+    /// Waits until the event is set.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future only removes its waiter.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let ev = aiosync::Event::new();
+    /// ev.set();
+    /// ev.wait().await;
+    /// # });
+    /// ```
+    pub fn wait(&self) -> EventWait<'_> {
+        EventWait {
+            event: self,
+            key: NONE,
+        }
+    }
+
+    /// Blocks the current thread until the event is set.
+    pub fn wait_blocking(&self) {
+        if !self.is_set() {
+            block::block_on(self.wait(), None);
+        }
+    }
+
+    /// Blocks the current thread until the event is set or `timeout` passes; returns
+    /// whether it was set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ev = aiosync::Event::new();
+    /// assert!(!ev.wait_blocking_timeout(Duration::from_millis(1)));
+    /// ev.set();
+    /// assert!(ev.wait_blocking_timeout(Duration::from_millis(1)));
+    /// ```
+    pub fn wait_blocking_timeout(&self, timeout: Duration) -> bool {
+        self.is_set() || block::block_on(self.wait(), block::deadline(timeout)).is_some()
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::new()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
+/// The future returned by [`Event::wait`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct EventWait<'a> {
+    event: &'a Event,
+    key: usize,
+}
+
+impl Future for EventWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.key == NONE && this.event.is_set() {
+            return Poll::Ready(());
+        }
+        let mut list = lock(&this.event.list);
+        if this.key == NONE {
+            // Checked again under the list lock: `set` stores the flag before it drains.
+            if this.event.is_set() {
+                return Poll::Ready(());
+            }
+            this.key = list.push(0, cx.waker());
+            return Poll::Pending;
+        }
+        if list[this.key].state == NodeState::Granted || this.event.is_set() {
+            list.remove(this.key);
+            this.key = NONE;
+            return Poll::Ready(());
+        }
+        list.set_waker(this.key, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        if self.key != NONE {
+            lock(&self.event.list).remove(self.key);
+        }
+    }
+}
+
+impl fmt::Debug for EventWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWait").finish_non_exhaustive()
+    }
+}

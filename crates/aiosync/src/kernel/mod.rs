@@ -1,0 +1,304 @@
+//! The kernel: one FIFO wait list that every primitive is written over.
+//!
+//! A waiter is a [`Node`] in a [`WaitList`], woken through a [`Waker`]. That one
+//! abstraction covers an async task of any runtime and a thread parked by
+//! [`block::block_on`], so each primitive is written once, as a state machine, and both
+//! front-ends drive the same future.
+//!
+//! Rules every primitive follows:
+//! - the list lives behind the primitive's internal lock; wakers are collected into a
+//!   [`Wakers`] while it is held and called only after it is released;
+//! - a node that was handed something (`Granted`) stays in the slab until its future
+//!   sees it or is dropped, so a key is never reused under a live future.
+
+pub(crate) mod block;
+pub(crate) mod semaphore;
+
+use crate::sync::{now, thread_local, Instant};
+use slab::Slab;
+use smallvec::SmallVec;
+use std::cell::Cell;
+use std::task::Waker;
+use std::time::Duration;
+
+/// How long the head waiter may watch running threads take a free resource before the
+/// next release hands it over directly (parking_lot's eventual fairness).
+pub(crate) const FAIR_TIMEOUT: Duration = Duration::from_micros(500);
+
+const NIL: usize = usize::MAX;
+
+/// A small stable number for the calling OS thread (cheaper than `ThreadId`).
+#[inline]
+pub(crate) fn thread_tag() -> u64 {
+    thread_local! {
+        static TAG: Cell<u64> = const { Cell::new(0) };
+    }
+    TAG.with(|t| {
+        let v = t.get();
+        if v != 0 {
+            return v;
+        }
+        let v = next_id();
+        t.set(v);
+        v
+    })
+}
+
+/// Fresh ids for threads and task scopes, from one counter so they never collide.
+pub(crate) fn next_id() -> u64 {
+    // Not modelled under loom: ids only need to be unique, never ordered.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What the holder of a [`Node`] has been told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    /// Queued, nothing happened yet.
+    Waiting,
+    /// Asked to retry: the resource looked free when it was woken (still queued).
+    Woken,
+    /// Handed what it waited for (unlinked from the list).
+    Granted,
+    /// Refused: the primitive broke (barrier abort/reset); unlinked.
+    Broken,
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    prev: usize,
+    next: usize,
+    linked: bool,
+    pub(crate) waker: Option<Waker>,
+    /// `thread_tag()` of the thread that queued it.
+    pub(crate) thread: u64,
+    pub(crate) since: Instant,
+    /// Units wanted (permits) — meaning is the primitive's.
+    pub(crate) need: usize,
+    /// Units already handed over, or a result (barrier index).
+    pub(crate) got: usize,
+    pub(crate) state: NodeState,
+}
+
+/// A FIFO list of waiters, stored in a slab so inserting reuses memory and removal is O(1).
+#[derive(Debug)]
+pub(crate) struct WaitList {
+    nodes: Slab<Node>,
+    head: usize,
+    tail: usize,
+    len: usize,
+    /// How many linked waiters each thread has: the "no overtaking a waiter of your own
+    /// thread" rule asks this on every contended acquire, so it must not scan the list.
+    threads: SmallVec<[(u64, usize); 4]>,
+}
+
+impl Default for WaitList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WaitList {
+    pub(crate) const fn new() -> Self {
+        WaitList {
+            nodes: Slab::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            threads: SmallVec::new_const(),
+        }
+    }
+
+    /// Number of linked (still waiting) nodes.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub(crate) fn head(&self) -> Option<usize> {
+        (self.head != NIL).then_some(self.head)
+    }
+
+    #[inline]
+    pub(crate) fn next_of(&self, key: usize) -> Option<usize> {
+        let n = self.nodes[key].next;
+        (n != NIL).then_some(n)
+    }
+
+    /// Whether a linked waiter was queued from thread `tag`.
+    #[inline]
+    pub(crate) fn has_thread(&self, tag: u64) -> bool {
+        self.threads.iter().any(|&(t, _)| t == tag)
+    }
+
+    /// Whether the head waiter has waited long enough that it must be served next.
+    pub(crate) fn head_starving(&self) -> bool {
+        match self.head() {
+            Some(h) => starving(self.nodes[h].since),
+            None => false,
+        }
+    }
+
+    /// Appends a waiter and returns its key.
+    pub(crate) fn push(&mut self, need: usize, waker: &Waker) -> usize {
+        let thread = thread_tag();
+        let key = self.nodes.insert(Node {
+            prev: self.tail,
+            next: NIL,
+            linked: true,
+            waker: Some(waker.clone()),
+            thread,
+            since: now(),
+            need,
+            got: 0,
+            state: NodeState::Waiting,
+        });
+        if self.tail == NIL {
+            self.head = key;
+        } else {
+            self.nodes[self.tail].next = key;
+        }
+        self.tail = key;
+        self.len += 1;
+        match self.threads.iter_mut().find(|(t, _)| *t == thread) {
+            Some((_, n)) => *n += 1,
+            None => self.threads.push((thread, 1)),
+        }
+        key
+    }
+
+    /// Takes a node out of the FIFO order; it stays in the slab for its owner to read.
+    pub(crate) fn unlink(&mut self, key: usize) {
+        let node = &mut self.nodes[key];
+        if !node.linked {
+            return;
+        }
+        node.linked = false;
+        let (prev, next, thread) = (node.prev, node.next, node.thread);
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.nodes[prev].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.nodes[next].prev = prev;
+        }
+        self.len -= 1;
+        if let Some(i) = self.threads.iter().position(|&(t, _)| t == thread) {
+            self.threads[i].1 -= 1;
+            if self.threads[i].1 == 0 {
+                self.threads.swap_remove(i);
+            }
+        }
+    }
+
+    /// Unlinks (if needed) and frees a node, returning it.
+    pub(crate) fn remove(&mut self, key: usize) -> Node {
+        self.unlink(key);
+        self.nodes.remove(key)
+    }
+
+    /// Unlinks a waiting node, marks it `state` and collects its waker.
+    pub(crate) fn finish(&mut self, key: usize, state: NodeState, got: usize, wakers: &mut Wakers) {
+        self.unlink(key);
+        let node = &mut self.nodes[key];
+        let was = node.state;
+        node.state = state;
+        node.got = got;
+        // A `Woken` node has a wake in flight already: it will poll and see the new state.
+        if was != NodeState::Woken {
+            if let Some(w) = node.waker.take() {
+                wakers.push(w);
+            }
+        }
+    }
+
+    /// Stores the newest waker of a still-waiting node.
+    #[inline]
+    pub(crate) fn set_waker(&mut self, key: usize, waker: &Waker) {
+        let node = &mut self.nodes[key];
+        match &node.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => node.waker = Some(waker.clone()),
+        }
+    }
+
+    /// Finishes every linked node with `state`, in FIFO order; `got` is each one's position.
+    pub(crate) fn finish_all(&mut self, state: NodeState, wakers: &mut Wakers) -> usize {
+        let mut i = 0;
+        while let Some(h) = self.head() {
+            self.finish(h, state, i, wakers);
+            i += 1;
+        }
+        i
+    }
+}
+
+impl std::ops::Index<usize> for WaitList {
+    type Output = Node;
+    #[inline]
+    fn index(&self, key: usize) -> &Node {
+        &self.nodes[key]
+    }
+}
+
+impl std::ops::IndexMut<usize> for WaitList {
+    #[inline]
+    fn index_mut(&mut self, key: usize) -> &mut Node {
+        &mut self.nodes[key]
+    }
+}
+
+#[cfg(not(loom))]
+fn starving(since: Instant) -> bool {
+    now().saturating_duration_since(since) >= FAIR_TIMEOUT
+}
+
+#[cfg(loom)]
+fn starving(_since: Instant) -> bool {
+    ALWAYS_FAIR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(loom)]
+static ALWAYS_FAIR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Loom models only: make every head waiter count as starving, to explore handoffs.
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn set_always_fair(on: bool) {
+    ALWAYS_FAIR.store(on, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Wakers collected under a lock, called after it is released.
+pub(crate) type Wakers = WakeList;
+
+#[derive(Default)]
+pub(crate) struct WakeList(SmallVec<[Waker; 4]>);
+
+impl WakeList {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        WakeList(SmallVec::new())
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, w: Waker) {
+        self.0.push(w)
+    }
+
+    /// Calls every waker. Must be called with no internal lock held.
+    #[inline]
+    pub(crate) fn wake_all(self) {
+        for w in self.0 {
+            w.wake();
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The counting-permit state machine under `Mutex`, `ReentrantMutex` and `Semaphore`.
+
+use super::{block, thread_tag, NodeState, WaitList, Wakers};
+use crate::sync::{lock, spin_loop, yield_now, AtomicUsize, Instant, Lock, Ordering};
+use std::task::{Context, Poll};
+
+/// Set while the wait list is non-empty; every acquire and release then goes through it.
+const QUEUED: usize = 1;
+/// One permit in `state`.
+const ONE: usize = 2;
+const NONE: usize = usize::MAX;
+
+/// Largest number of permits a semaphore can hold.
+pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
+/// Permits plus a wait list.
+///
+/// `state`:
+///
+/// | bits | meaning |
+/// | --- | --- |
+/// | 0 (`QUEUED`) | the wait list holds at least one waiter; only changed with the list locked |
+/// | 1.. | free permits |
+///
+/// Free permits and `QUEUED` both set means a release woke a waiter that has not
+/// run yet (it may lose the race to a running thread until it starves), or the permits
+/// are too few for the head waiter.
+pub(crate) struct RawSemaphore {
+    state: AtomicUsize,
+    list: Lock<WaitList>,
+}
+
+impl std::fmt::Debug for RawSemaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSemaphore")
+            .field("permits", &self.available())
+            .finish()
+    }
+}
+
+impl RawSemaphore {
+    #[cfg(not(loom))]
+    pub(crate) const fn new(permits: usize) -> Self {
+        assert!(permits <= MAX_PERMITS, "too many permits");
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            list: Lock::new(WaitList::new()),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new(permits: usize) -> Self {
+        assert!(permits <= MAX_PERMITS, "too many permits");
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            list: Lock::new(WaitList::new()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn available(&self) -> usize {
+        self.state.load(Ordering::Acquire) / ONE
+    }
+
+    /// The uncontended path for one permit: a single compare-exchange.
+    #[inline]
+    pub(crate) fn try_acquire_one(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(ONE, 0, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => true,
+            Err(s) => s & QUEUED == 0 && s >= ONE && self.try_acquire(1),
+        }
+    }
+
+    /// Takes `n` permits if they are free and nobody is queued.
+    #[inline]
+    pub(crate) fn try_acquire(&self, n: usize) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & QUEUED != 0 || s / ONE < n {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s - n * ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(a) => s = a,
+            }
+        }
+    }
+
+    /// Takes `n` free permits whether or not anyone is queued. Caller must hold the list.
+    fn take(&self, n: usize) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s / ONE < n {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s - n * ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(a) => s = a,
+            }
+        }
+    }
+
+    /// Takes up to `n` free permits, returning how many. Caller must hold the list.
+    fn take_up_to(&self, n: usize) -> usize {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let k = (s / ONE).min(n);
+            if k == 0 {
+                return 0;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s - k * ONE,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return k,
+                Err(a) => s = a,
+            }
+        }
+    }
+
+    /// Returns `n` permits.
+    #[inline]
+    pub(crate) fn release(&self, n: usize) {
+        // Release: the holder's writes happen-before the next acquirer's reads.
+        let prev = self.state.fetch_add(n * ONE, Ordering::AcqRel);
+        if prev & QUEUED != 0 {
+            self.release_slow();
+        }
+    }
+
+    #[cold]
+    fn release_slow(&self) {
+        let mut wakers = Wakers::new();
+        {
+            let mut list = lock(&self.list);
+            self.dispatch(&mut list, &mut wakers);
+        }
+        wakers.wake_all();
+    }
+
+    /// Serves the wait list after permits came back. Caller must hold the list.
+    ///
+    /// A starving head (see `FAIR_TIMEOUT`) is handed permits directly, in FIFO order, so
+    /// no running thread can take them first. Otherwise the permits stay free and the
+    /// waiters they would satisfy, in FIFO order, are woken to come and take them.
+    fn dispatch(&self, list: &mut WaitList, wakers: &mut Wakers) {
+        let Some(head) = list.head() else { return };
+        if list.head_starving() {
+            let mut cur = Some(head);
+            while let Some(k) = cur {
+                let node = &mut list[k];
+                let got = self.take_up_to(node.need - node.got);
+                node.got += got;
+                if node.got < node.need {
+                    break;
+                }
+                cur = list.next_of(k);
+                let need = list[k].need;
+                list.finish(k, NodeState::Granted, need, wakers);
+            }
+            if list.is_empty() {
+                self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+            }
+        } else {
+            let mut free = self.available();
+            let mut cur = Some(head);
+            while let Some(k) = cur {
+                let node = &mut list[k];
+                let need = node.need - node.got;
+                if need > free {
+                    break;
+                }
+                free -= need;
+                if node.state == NodeState::Waiting {
+                    node.state = NodeState::Woken;
+                    if let Some(w) = &node.waker {
+                        wakers.push(w.clone());
+                    }
+                }
+                cur = list.next_of(k);
+            }
+        }
+    }
+
+    /// Blocks the calling thread until `n` permits are taken, or `deadline` passes.
+    pub(crate) fn acquire_blocking(&self, n: usize, deadline: Option<Instant>) -> bool {
+        if self.try_acquire(n) {
+            return true;
+        }
+        // Spin briefly while nobody is queued: a short critical section ends sooner than
+        // a park/unpark round trip.
+        for i in 0..10u32 {
+            if self.state.load(Ordering::Relaxed) & QUEUED != 0 {
+                break;
+            }
+            if i < 3 {
+                for _ in 0..(2 << i) {
+                    spin_loop();
+                }
+            } else {
+                yield_now();
+            }
+            if self.try_acquire(n) {
+                return true;
+            }
+        }
+        let mut acq = Acquire::new(n);
+        let done =
+            block::block_on(std::future::poll_fn(|cx| acq.poll(self, cx)), deadline).is_some();
+        if !done {
+            acq.cancel(self);
+        }
+        done
+    }
+}
+
+/// One acquire of `n` permits in progress: the state of a future that does not borrow
+/// its semaphore, so owned (`Arc`) futures can hold it too.
+///
+/// The owner must call [`Acquire::cancel`] when it drops a pending acquire.
+#[derive(Debug)]
+pub(crate) struct Acquire {
+    n: usize,
+    key: usize,
+}
+
+impl Acquire {
+    #[inline]
+    pub(crate) const fn new(n: usize) -> Self {
+        Acquire { n, key: NONE }
+    }
+
+    /// How many permits this acquire asks for.
+    #[inline]
+    pub(crate) fn permits(&self) -> usize {
+        self.n
+    }
+
+    /// Whether a pending future holds a place in the wait list (so `cancel` has work).
+    #[inline]
+    pub(crate) fn is_queued(&self) -> bool {
+        self.key != NONE
+    }
+
+    #[inline]
+    pub(crate) fn poll(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<()> {
+        if self.key == NONE {
+            let ok = if self.n == 1 {
+                sem.try_acquire_one()
+            } else {
+                sem.try_acquire(self.n)
+            };
+            if ok {
+                return Poll::Ready(());
+            }
+        }
+        self.poll_slow(sem, cx)
+    }
+
+    #[cold]
+    fn poll_slow(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<()> {
+        let mut list = lock(&sem.list);
+        if self.key == NONE {
+            // A running thread may take free permits ahead of queued waiters unless one of
+            // them lives on this same thread (keeps one event loop's order exactly FIFO),
+            // or the head has waited too long.
+            let may_barge =
+                list.is_empty() || (!list.has_thread(thread_tag()) && !list.head_starving());
+            if may_barge && sem.take(self.n) {
+                return Poll::Ready(());
+            }
+            let was_empty = list.is_empty();
+            self.key = list.push(self.n, cx.waker());
+            if was_empty {
+                sem.state.fetch_or(QUEUED, Ordering::AcqRel);
+                // A release that ran before QUEUED was set did not look at the list:
+                // take what it gave back.
+                if sem.take(self.n) {
+                    list.remove(self.key);
+                    self.key = NONE;
+                    sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                    return Poll::Ready(());
+                }
+            }
+            return Poll::Pending;
+        }
+        let key = self.key;
+        let node = &list[key];
+        match node.state {
+            NodeState::Granted => {
+                list.remove(key);
+                self.key = NONE;
+                Poll::Ready(())
+            }
+            NodeState::Woken | NodeState::Waiting => {
+                if node.state == NodeState::Woken || list.head() == Some(key) {
+                    let need = node.need - node.got;
+                    if sem.take(need) {
+                        list.remove(key);
+                        self.key = NONE;
+                        if list.is_empty() {
+                            sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                        }
+                        return Poll::Ready(());
+                    }
+                    list[key].state = NodeState::Waiting;
+                }
+                list.set_waker(key, cx.waker());
+                Poll::Pending
+            }
+            NodeState::Broken => unreachable!("semaphore waiters are never refused"),
+        }
+    }
+
+    /// Withdraws a pending acquire: whatever it was handed goes to the next waiters.
+    pub(crate) fn cancel(&mut self, sem: &RawSemaphore) {
+        if self.key == NONE {
+            return;
+        }
+        let mut wakers = Wakers::new();
+        {
+            let mut list = lock(&sem.list);
+            let node = list.remove(self.key);
+            self.key = NONE;
+            if list.is_empty() {
+                sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
+            }
+            if node.got > 0 {
+                sem.state.fetch_add(node.got * ONE, Ordering::AcqRel);
+            }
+            if node.got > 0 || node.state == NodeState::Woken {
+                sem.dispatch(&mut list, &mut wakers);
+            }
+        }
+        wakers.wake_all();
+    }
+}

@@ -1,0 +1,74 @@
+//! Synchronization primitives that work from OS threads and from async tasks of any
+//! runtime, on the same object at the same time.
+//!
+//! | type | what it is |
+//! | --- | --- |
+//! | [`Mutex`] | mutual exclusion with `&mut T` access |
+//! | [`ReentrantMutex`] | a mutex its owner (thread or task) may lock again |
+//! | [`Semaphore`] | counting permits, optionally bounded, multi-permit acquires |
+//! | [`Event`] | a flag to wait for, which can be set and cleared again |
+//! | [`Condition`] | a condition variable for [`Mutex`] |
+//! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
+//!
+//! Every waiting operation comes in four forms: `x()` returns a future (cancel safe,
+//! runtime-independent), `x_blocking()` parks the thread, `x_blocking_timeout(d)` gives
+//! up after `d`, and `try_x()` never waits.
+//!
+//! ```
+//! use aiosync::Mutex;
+//! use std::sync::Arc;
+//!
+//! let m = Arc::new(Mutex::new(Vec::new()));
+//! let t = {
+//!     let m = m.clone();
+//!     std::thread::spawn(move || m.lock_blocking().push("thread"))
+//! };
+//! futures_lite::future::block_on(async { m.lock().await.push("task") });
+//! t.join().unwrap();
+//! assert_eq!(m.lock_blocking().len(), 2);
+//! ```
+//!
+//! # Fairness
+//!
+//! Waiters queue in FIFO order and are served in that order. A newcomer never overtakes
+//! a queued waiter of its own thread (so the tasks of one single-threaded executor are
+//! served exactly in order). Against waiters on other threads, a running thread may take
+//! a free lock first, which keeps contention between threads from turning into one
+//! context switch per operation, but only until the first waiter has waited about half
+//! a millisecond: then the lock is handed to it directly.
+//!
+//! # When not to use it
+//!
+//! - Only threads, never async: `std::sync` or `parking_lot` are a little leaner.
+//! - Only one tokio runtime, and you need tokio's strict FIFO handoff on every release,
+//!   or owned permits with tokio's API: `tokio::sync`.
+//! - Message passing fits better than shared state: use a channel.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod barrier;
+mod condition;
+mod event;
+mod kernel;
+mod mutex;
+mod reentrant;
+mod semaphore;
+mod sync;
+pub mod task;
+
+pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, ZeroPartiesError};
+pub use condition::{Condition, ConditionWait};
+pub use event::{Event, EventWait};
+pub use mutex::{Lock, LockArc, Mutex, MutexGuard, MutexGuardArc};
+pub use reentrant::{
+    ReentrantLock, ReentrantLockArc, ReentrantMutex, ReentrantMutexGuard, ReentrantMutexGuardArc,
+};
+pub use semaphore::{
+    Acquire, AcquireArc, PermitOverflowError, Semaphore, SemaphoreGuard, SemaphoreGuardArc,
+    MAX_PERMITS,
+};
+pub use task::{NoTaskIdError, OwnerId};
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub use kernel::set_always_fair;
