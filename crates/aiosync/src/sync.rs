@@ -73,7 +73,11 @@ mod imp {
         loom::thread::yield_now()
     }
 
+    // loom's thread_local! has no `const { .. }` form: drop the `const`.
     macro_rules! thread_local_impl {
+        ($(#[$a:meta])* static $name:ident: $t:ty = const { $init:expr };) => {
+            loom::thread_local!($(#[$a])* static $name: $t = $init;);
+        };
         ($($t:tt)*) => { loom::thread_local!($($t)*); };
     }
     pub(crate) use thread_local_impl as thread_local;

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 /// How long the head waiter may watch running threads take a free resource before the
 /// next release hands it over directly (parking_lot's eventual fairness).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const FAIR_TIMEOUT: Duration = Duration::from_micros(500);
 
 const NIL: usize = usize::MAX;
@@ -264,17 +265,21 @@ fn starving(since: Instant) -> bool {
 
 #[cfg(loom)]
 fn starving(_since: Instant) -> bool {
-    ALWAYS_FAIR.load(std::sync::atomic::Ordering::Relaxed)
+    ALWAYS_FAIR.with(Cell::get)
 }
 
+// A plain (not loom) thread-local: loom runs a whole model on the test's own thread, and
+// tests run in parallel must not see each other's setting.
 #[cfg(loom)]
-static ALWAYS_FAIR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+std::thread_local! {
+    static ALWAYS_FAIR: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Loom models only: make every head waiter count as starving, to explore handoffs.
 #[cfg(loom)]
 #[doc(hidden)]
 pub fn set_always_fair(on: bool) {
-    ALWAYS_FAIR.store(on, std::sync::atomic::Ordering::Relaxed)
+    ALWAYS_FAIR.with(|c| c.set(on))
 }
 
 /// Wakers collected under a lock, called after it is released.

@@ -1,0 +1,1 @@
+//! Loom models of aiosync live in `tests/`; run them with `--cfg loom` (see README).

@@ -1,0 +1,172 @@
+//! Loom models of the kernel: every interleaving (up to the preemption bound) of the
+//! blocking and async front-ends over one wait list.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release`
+#![cfg(loom)]
+
+use aiosync::{Barrier, Condition, Event, Mutex, Semaphore};
+use loom::sync::Arc;
+use loom::thread;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll};
+
+/// A model checker bounded so the whole file runs in about a minute; raise the bound with
+/// `LOOM_MAX_PREEMPTIONS` for a deeper search.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
+/// Runs `f` twice: once where running threads may barge, once where every release hands
+/// over directly (the head waiter always counts as starving).
+fn both_modes(f: impl Fn() + Sync + Send + 'static) {
+    let f = std::sync::Arc::new(f);
+    for fair in [false, true] {
+        let f = f.clone();
+        aiosync::set_always_fair(fair);
+        model(move || f());
+    }
+    aiosync::set_always_fair(false);
+}
+
+#[test]
+fn mutex_blocking_and_async_exclude() {
+    both_modes(|| {
+        let m = Arc::new(Mutex::new(0u32));
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            let mut g = m2.lock_blocking();
+            *g += 1;
+        });
+        loom::future::block_on(async {
+            let mut g = m.lock().await;
+            *g += 1;
+        });
+        t.join().unwrap();
+        assert_eq!(*m.try_lock().expect("lock left held"), 2);
+    });
+}
+
+#[test]
+fn mutex_three_threads() {
+    model(|| {
+        let m = Arc::new(Mutex::new(0u32));
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let m = m.clone();
+                thread::spawn(move || *m.lock_blocking() += 1)
+            })
+            .collect();
+        *m.lock_blocking() += 1;
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(*m.try_lock().unwrap(), 3);
+    });
+}
+
+#[test]
+fn mutex_cancelled_waiter_passes_lock_on() {
+    both_modes(|| {
+        let m = Arc::new(Mutex::new(0u32));
+        let g = m.lock_blocking();
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            // Queue, then give up while the lock may be in flight to us.
+            let mut fut = pin!(m2.lock());
+            let waker = std::task::Waker::noop();
+            if let Poll::Ready(mut g) = fut.as_mut().poll(&mut Context::from_waker(waker)) {
+                *g += 1;
+            }
+        });
+        let m3 = m.clone();
+        let waiter = thread::spawn(move || *m3.lock_blocking() += 10);
+        drop(g);
+        t.join().unwrap();
+        waiter.join().unwrap();
+        let v = *m.try_lock().expect("lock leaked by a cancelled waiter");
+        assert!(v == 10 || v == 11, "{v}");
+    });
+}
+
+#[test]
+fn semaphore_multi_permit() {
+    both_modes(|| {
+        let s = Arc::new(Semaphore::new(3));
+        let s2 = s.clone();
+        let t = thread::spawn(move || {
+            let g = s2.acquire_many_blocking(2);
+            assert_eq!(g.permits(), 2);
+        });
+        loom::future::block_on(async {
+            let _g = s.acquire_many(2).await;
+        });
+        t.join().unwrap();
+        assert_eq!(s.available_permits(), 3);
+    });
+}
+
+#[test]
+fn event_set_wakes_waiter() {
+    model(|| {
+        let e = Arc::new(Event::new());
+        let e2 = e.clone();
+        let t = thread::spawn(move || e2.wait_blocking());
+        e.set();
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn event_set_then_clear_still_wakes_queued_waiter() {
+    model(|| {
+        let e = Arc::new(Event::new());
+        let mut w = pin!(e.wait());
+        let waker = std::task::Waker::noop();
+        assert!(w
+            .as_mut()
+            .poll(&mut Context::from_waker(waker))
+            .is_pending());
+        let e2 = e.clone();
+        let t = thread::spawn(move || {
+            e2.set();
+            e2.clear();
+        });
+        t.join().unwrap();
+        assert!(w.as_mut().poll(&mut Context::from_waker(waker)).is_ready());
+    });
+}
+
+#[test]
+fn condition_notify_is_not_lost() {
+    model(|| {
+        let pair = Arc::new((Mutex::new(false), Condition::new()));
+        let p2 = pair.clone();
+        let t = thread::spawn(move || {
+            let (m, c) = &*p2;
+            *m.lock_blocking() = true;
+            c.notify_one();
+        });
+        let (m, c) = &*pair;
+        let g = c.wait_for_blocking(m.lock_blocking(), |ready| *ready);
+        assert!(*g);
+        drop(g);
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn barrier_two_parties() {
+    model(|| {
+        let b = Arc::new(Barrier::new(2));
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.wait_blocking().unwrap().index());
+        let mine = loom::future::block_on(b.wait()).unwrap().index();
+        let theirs = t.join().unwrap();
+        assert_eq!(mine + theirs, 1);
+    });
+}
