@@ -6,6 +6,7 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use crate::task::{NoTaskIdError, OwnerId};
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,8 +21,10 @@ use std::time::Duration;
 /// (or tokio's task id with the `tokio` feature); where none is known, [`lock`] fails with
 /// [`NoTaskIdError`] instead of risking a silent self-deadlock.
 ///
-/// Moving a guard to another thread or task is allowed but makes that one share the
-/// ownership with the original owner: don't.
+/// Like parking_lot's, a `ReentrantMutex<T>` is `Sync` for any `T: Send`, so
+/// `ReentrantMutex<RefCell<T>>` works; its guards are then not `Send` (a guard moved to
+/// another thread would share `&T` with the owner re-entering). When `T: Sync` the guards
+/// are `Send`, so a task holding one across an `.await` can run on a multi-threaded runtime.
 ///
 /// [`lock`]: ReentrantMutex::lock
 /// [`lock_blocking`]: ReentrantMutex::lock_blocking
@@ -49,9 +52,9 @@ pub struct ReentrantMutex<T: ?Sized> {
     value: T,
 }
 
-// SAFETY: the value is only reached as `&T`, by owners one at a time (or, if a guard is
-// moved, by two at once: hence `T: Sync`).
-unsafe impl<T: ?Sized + Send + Sync> Sync for ReentrantMutex<T> {}
+// SAFETY: `&T` is handed out only through guards; they are `Send` only if `T: Sync`, so
+// without it every `&T` stays on the thread of its owner, one owner at a time.
+unsafe impl<T: ?Sized + Send> Sync for ReentrantMutex<T> {}
 
 impl<T> ReentrantMutex<T> {
     /// Creates an unlocked reentrant mutex.
@@ -198,7 +201,7 @@ impl<T: ?Sized> ReentrantMutex<T> {
     pub fn lock_arc_blocking(self: &Arc<Self>) -> ReentrantMutexGuardArc<T> {
         let g = self.lock_blocking();
         std::mem::forget(g);
-        ReentrantMutexGuardArc(self.clone())
+        ReentrantMutexGuardArc(self.clone(), PhantomData)
     }
 
     /// If `owner` holds the lock, counts one more level and says so.
@@ -219,7 +222,10 @@ impl<T: ?Sized> ReentrantMutex<T> {
             self.owner.store(owner.as_u64(), Ordering::Relaxed);
             self.count.store(1, Ordering::Relaxed);
         }
-        ReentrantMutexGuard { mutex: self }
+        ReentrantMutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
+        }
     }
 
     /// Leaves one level; the last one unlocks.
@@ -290,7 +296,12 @@ impl<'a, T: ?Sized> Future for ReentrantLock<'a, T> {
         let this = self.get_mut();
         this.mutex
             .poll_lock(&mut this.owner, &mut this.acquire, cx)
-            .map(|r| r.map(|()| ReentrantMutexGuard { mutex: this.mutex }))
+            .map(|r| {
+                r.map(|()| ReentrantMutexGuard {
+                    mutex: this.mutex,
+                    _not_send: PhantomData,
+                })
+            })
     }
 }
 
@@ -323,7 +334,7 @@ impl<T: ?Sized> Future for ReentrantLockArc<T> {
         let this = self.get_mut();
         let m = this.mutex.as_ref().expect("polled after completion");
         m.poll_lock(&mut this.owner, &mut this.acquire, cx)
-            .map(|r| r.map(|()| ReentrantMutexGuardArc(this.mutex.take().unwrap())))
+            .map(|r| r.map(|()| ReentrantMutexGuardArc(this.mutex.take().unwrap(), PhantomData)))
     }
 }
 
@@ -345,7 +356,13 @@ impl<T: ?Sized> fmt::Debug for ReentrantLockArc<T> {
 #[must_use = "if unused the ReentrantMutex will immediately unlock"]
 pub struct ReentrantMutexGuard<'a, T: ?Sized> {
     mutex: &'a ReentrantMutex<T>,
+    _not_send: PhantomData<*const ()>,
 }
+
+// SAFETY: moving or sharing a guard shares `&T` with the owner's thread: fine if `T: Sync`.
+unsafe impl<T: ?Sized + Sync> Send for ReentrantMutexGuard<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Sync> Sync for ReentrantMutexGuard<'_, T> {}
 
 impl<T: ?Sized> Drop for ReentrantMutexGuard<'_, T> {
     fn drop(&mut self) {
@@ -369,7 +386,12 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for ReentrantMutexGuard<'_, T> {
 
 /// An owned guard for a [`ReentrantMutex`] in an `Arc`.
 #[must_use = "if unused the ReentrantMutex will immediately unlock"]
-pub struct ReentrantMutexGuardArc<T: ?Sized>(Arc<ReentrantMutex<T>>);
+pub struct ReentrantMutexGuardArc<T: ?Sized>(Arc<ReentrantMutex<T>>, PhantomData<*const ()>);
+
+// SAFETY: as for `ReentrantMutexGuard`.
+unsafe impl<T: ?Sized + Send + Sync> Send for ReentrantMutexGuardArc<T> {}
+// SAFETY: as for `ReentrantMutexGuard`.
+unsafe impl<T: ?Sized + Send + Sync> Sync for ReentrantMutexGuardArc<T> {}
 
 impl<T: ?Sized> Drop for ReentrantMutexGuardArc<T> {
     fn drop(&mut self) {

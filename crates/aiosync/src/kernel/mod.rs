@@ -73,7 +73,9 @@ pub(crate) struct Node {
     pub(crate) waker: Option<Waker>,
     /// `thread_tag()` of the thread that queued it.
     pub(crate) thread: u64,
-    pub(crate) since: Instant,
+    /// When it was first passed over as the head waiter. Set lazily: a clock read costs
+    /// more than an uncontended handoff, and most waiters are served before they need it.
+    since: Option<Instant>,
     /// Units wanted (permits) — meaning is the primitive's.
     pub(crate) need: usize,
     /// Units already handed over, or a result (barrier index).
@@ -139,10 +141,17 @@ impl WaitList {
     }
 
     /// Whether the head waiter has waited long enough that it must be served next.
-    pub(crate) fn head_starving(&self) -> bool {
-        match self.head() {
-            Some(h) => starving(self.nodes[h].since),
-            None => false,
+    /// Its clock starts the first time a release or a running thread asks.
+    pub(crate) fn head_starving(&mut self) -> bool {
+        let Some(h) = self.head() else { return false };
+        match self.nodes[h].since {
+            Some(since) => starving(since),
+            None => {
+                let t = now();
+                self.nodes[h].since = Some(t);
+                // Loom models force fairness from the first look.
+                cfg!(loom) && starving(t)
+            }
         }
     }
 
@@ -155,7 +164,7 @@ impl WaitList {
             linked: true,
             waker: Some(waker.clone()),
             thread,
-            since: now(),
+            since: None,
             need,
             got: 0,
             state: NodeState::Waiting,

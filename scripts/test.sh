@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test of the project: Rust unit, integration and doc tests, then the loom
+# models of the kernel (bounded; raise LOOM_MAX_PREEMPTIONS for a deeper search).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo test (workspace: unit, integration, doc tests)"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+echo "== loom models of the kernel (preemption bound ${LOOM_MAX_PREEMPTIONS:-3})"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
+  cargo test -p aiosync-loom-tests --release
