@@ -130,7 +130,7 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     pub fn lock_blocking(&self) -> MutexGuard<'_, T> {
         if !self.sem.try_acquire_one() {
-            self.sem.acquire_blocking(1, None);
+            self.sem.acquire_forever(1);
         }
         MutexGuard::new(self)
     }
@@ -146,7 +146,12 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.lock_blocking_timeout(Duration::from_millis(1)).is_some());
     /// ```
     pub fn lock_blocking_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        if self.sem.try_acquire_one() || self.sem.acquire_blocking(1, block::deadline(timeout)) {
+        if self.sem.try_acquire_one()
+            || self
+                .sem
+                .acquire_blocking(1, block::deadline(timeout))
+                .is_ok()
+        {
             Some(MutexGuard::new(self))
         } else {
             None
@@ -235,7 +240,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     pub fn lock_arc_blocking(self: &Arc<Self>) -> MutexGuardArc<T> {
         if !self.sem.try_acquire_one() {
-            self.sem.acquire_blocking(1, None);
+            self.sem.acquire_forever(1);
         }
         MutexGuardArc(self.clone())
     }
@@ -245,7 +250,12 @@ impl<T: ?Sized> Mutex<T> {
         self: &Arc<Self>,
         timeout: Duration,
     ) -> Option<MutexGuardArc<T>> {
-        if self.sem.try_acquire_one() || self.sem.acquire_blocking(1, block::deadline(timeout)) {
+        if self.sem.try_acquire_one()
+            || self
+                .sem
+                .acquire_blocking(1, block::deadline(timeout))
+                .is_ok()
+        {
             Some(MutexGuardArc(self.clone()))
         } else {
             None
@@ -296,7 +306,7 @@ impl<'a, T: ?Sized> Future for Lock<'a, T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.acquire.poll(&this.mutex.sem, cx) {
+        match this.acquire.poll_open(&this.mutex.sem, cx) {
             Poll::Ready(()) => Poll::Ready(MutexGuard::new(this.mutex)),
             Poll::Pending => Poll::Pending,
         }
@@ -336,7 +346,7 @@ impl<T: ?Sized> Future for LockArc<T> {
             .mutex
             .as_ref()
             .expect("LockArc polled after completion");
-        match this.acquire.poll(&mutex.sem, cx) {
+        match this.acquire.poll_open(&mutex.sem, cx) {
             Poll::Ready(()) => Poll::Ready(MutexGuardArc(this.mutex.take().unwrap())),
             Poll::Pending => Poll::Pending,
         }

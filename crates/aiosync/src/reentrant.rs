@@ -152,8 +152,8 @@ impl<T: ?Sized> ReentrantMutex<T> {
         let deadline = timeout.and_then(block::deadline);
         if timeout.is_some() && deadline.is_none() {
             // A timeout too large to represent: no limit.
-            self.sem.acquire_blocking(1, None);
-        } else if !self.sem.acquire_blocking(1, deadline) {
+            self.sem.acquire_forever(1);
+        } else if self.sem.acquire_blocking(1, deadline).is_err() {
             return None;
         }
         Some(self.guard_after_acquire(owner))
@@ -256,7 +256,7 @@ impl<T: ?Sized> ReentrantMutex<T> {
         if !acquire.is_queued() && self.reenter(id) {
             return Poll::Ready(Ok(()));
         }
-        match acquire.poll(&self.sem, cx) {
+        match acquire.poll_open(&self.sem, cx) {
             Poll::Ready(()) => {
                 self.owner.store(id.as_u64(), Ordering::Relaxed);
                 self.count.store(1, Ordering::Relaxed);

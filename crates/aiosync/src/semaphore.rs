@@ -206,7 +206,7 @@ impl Semaphore {
     /// ```
     pub fn acquire_many_blocking(&self, n: usize) -> SemaphoreGuard<'_> {
         self.check(n);
-        self.sem.acquire_blocking(n, None);
+        self.sem.acquire_forever(n);
         SemaphoreGuard { sem: self, n }
     }
 
@@ -230,6 +230,7 @@ impl Semaphore {
         self.check(n);
         self.sem
             .acquire_blocking(n, block::deadline(timeout))
+            .is_ok()
             .then(|| SemaphoreGuard { sem: self, n })
     }
 
@@ -286,7 +287,7 @@ impl Semaphore {
 
     /// Blocking form of [`Semaphore::acquire_arc`].
     pub fn acquire_arc_blocking(self: &Arc<Self>) -> SemaphoreGuardArc {
-        self.sem.acquire_blocking(1, None);
+        self.sem.acquire_forever(1);
         SemaphoreGuardArc {
             sem: Some(self.clone()),
             n: 1,
@@ -336,7 +337,7 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.acquire.poll(&this.sem.sem, cx) {
+        match this.acquire.poll_open(&this.sem.sem, cx) {
             Poll::Ready(()) => Poll::Ready(SemaphoreGuard {
                 sem: this.sem,
                 n: this.acquire.permits(),
@@ -375,7 +376,7 @@ impl Future for AcquireArc {
             .sem
             .as_ref()
             .expect("AcquireArc polled after completion");
-        match this.acquire.poll(&sem.sem, cx) {
+        match this.acquire.poll_open(&sem.sem, cx) {
             Poll::Ready(()) => Poll::Ready(SemaphoreGuardArc {
                 sem: this.sem.take(),
                 n: this.n,

@@ -157,10 +157,24 @@ impl WaitList {
 
     /// Appends a waiter and returns its key.
     pub(crate) fn push(&mut self, need: usize, waker: &Waker) -> usize {
+        self.insert(need, waker, false)
+    }
+
+    /// Puts a waiter first in line (an upgrade that already excludes everyone behind it).
+    pub(crate) fn push_front(&mut self, need: usize, waker: &Waker) -> usize {
+        self.insert(need, waker, true)
+    }
+
+    fn insert(&mut self, need: usize, waker: &Waker, front: bool) -> usize {
         let thread = thread_tag();
+        let (prev, next) = if front {
+            (NIL, self.head)
+        } else {
+            (self.tail, NIL)
+        };
         let key = self.nodes.insert(Node {
-            prev: self.tail,
-            next: NIL,
+            prev,
+            next,
             linked: true,
             waker: Some(waker.clone()),
             thread,
@@ -169,12 +183,16 @@ impl WaitList {
             got: 0,
             state: NodeState::Waiting,
         });
-        if self.tail == NIL {
+        if prev == NIL {
             self.head = key;
         } else {
-            self.nodes[self.tail].next = key;
+            self.nodes[prev].next = key;
         }
-        self.tail = key;
+        if next == NIL {
+            self.tail = key;
+        } else {
+            self.nodes[next].prev = key;
+        }
         self.len += 1;
         match self.threads.iter_mut().find(|(t, _)| *t == thread) {
             Some((_, n)) => *n += 1,

@@ -1,7 +1,7 @@
 //! The counting-permit state machine under `Mutex`, `ReentrantMutex` and `Semaphore`.
 
 use super::{block, thread_tag, NodeState, WaitList, Wakers};
-use crate::sync::{lock, spin_loop, yield_now, AtomicUsize, Instant, Lock, Ordering};
+use crate::sync::{lock, spin_loop, yield_now, AtomicBool, AtomicUsize, Instant, Lock, Ordering};
 use std::task::{Context, Poll};
 
 /// Set while the wait list is non-empty; every acquire and release then goes through it.
@@ -27,7 +27,20 @@ pub const MAX_PERMITS: usize = usize::MAX >> 3;
 /// are too few for the head waiter.
 pub(crate) struct RawSemaphore {
     state: AtomicUsize,
+    /// Once set, an acquire that finds too few free permits fails instead of waiting.
+    closed: AtomicBool,
     list: Lock<WaitList>,
+}
+
+/// An acquire refused because the semaphore was closed and too few permits were free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+/// Why a blocking acquire came back empty-handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    TimedOut,
+    Closed,
 }
 
 impl std::fmt::Debug for RawSemaphore {
@@ -44,6 +57,7 @@ impl RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
+            closed: AtomicBool::new(false),
             list: Lock::new(WaitList::new()),
         }
     }
@@ -53,6 +67,7 @@ impl RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
+            closed: AtomicBool::new(false),
             list: Lock::new(WaitList::new()),
         }
     }
@@ -133,6 +148,43 @@ impl RawSemaphore {
         }
     }
 
+    /// Takes `n` free permits ignoring the queue (for an upgrade, which outranks it).
+    pub(crate) fn try_take(&self, n: usize) -> bool {
+        self.take(n)
+    }
+
+    /// Takes every free permit, returning how many.
+    pub(crate) fn drain(&self) -> usize {
+        self.take_up_to(usize::MAX)
+    }
+
+    /// From now on, acquires that find too few free permits fail with [`Closed`]; current
+    /// waiters are woken to find out.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let mut wakers = Wakers::new();
+        {
+            let mut list = lock(&self.list);
+            let mut cur = list.head();
+            while let Some(k) = cur {
+                cur = list.next_of(k);
+                let node = &mut list[k];
+                if node.state == NodeState::Waiting {
+                    node.state = NodeState::Woken;
+                    if let Some(w) = node.waker.take() {
+                        wakers.push(w);
+                    }
+                }
+            }
+        }
+        wakers.wake_all();
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Returns `n` permits.
     #[inline]
     pub(crate) fn release(&self, n: usize) {
@@ -197,10 +249,21 @@ impl RawSemaphore {
         }
     }
 
+    /// Blocks the calling thread until `n` permits are taken (never closed, no deadline).
+    #[inline]
+    pub(crate) fn acquire_forever(&self, n: usize) {
+        let r = self.acquire_blocking(n, None);
+        debug_assert!(r.is_ok(), "only closed semaphores refuse");
+    }
+
     /// Blocks the calling thread until `n` permits are taken, or `deadline` passes.
-    pub(crate) fn acquire_blocking(&self, n: usize, deadline: Option<Instant>) -> bool {
+    pub(crate) fn acquire_blocking(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<(), Refused> {
         if self.try_acquire(n) {
-            return true;
+            return Ok(());
         }
         // Spin briefly while nobody is queued: a short critical section ends sooner than
         // a park/unpark round trip.
@@ -218,16 +281,34 @@ impl RawSemaphore {
                 yield_now();
             }
             if self.try_acquire(n) {
-                return true;
+                return Ok(());
             }
         }
-        let mut acq = Acquire::new(n);
-        let done =
-            block::block_on(std::future::poll_fn(|cx| acq.poll(self, cx)), deadline).is_some();
-        if !done {
+        self.block_on_acquire(Acquire::new(n), deadline)
+    }
+
+    /// Blocking form of an upgrade: queued ahead of everyone (see [`Acquire::urgent`]).
+    pub(crate) fn acquire_urgent_blocking(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<(), Refused> {
+        if self.take(n) {
+            return Ok(());
+        }
+        self.block_on_acquire(Acquire::urgent(n), deadline)
+    }
+
+    fn block_on_acquire(&self, mut acq: Acquire, deadline: Option<Instant>) -> Result<(), Refused> {
+        let done = block::block_on(std::future::poll_fn(|cx| acq.poll(self, cx)), deadline);
+        if done.is_none() {
             acq.cancel(self);
         }
-        done
+        match done {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Closed)) => Err(Refused::Closed),
+            None => Err(Refused::TimedOut),
+        }
     }
 }
 
@@ -239,12 +320,27 @@ impl RawSemaphore {
 pub(crate) struct Acquire {
     n: usize,
     key: usize,
+    /// Queue first, ahead of every waiter (an upgrade).
+    urgent: bool,
 }
 
 impl Acquire {
     #[inline]
     pub(crate) const fn new(n: usize) -> Self {
-        Acquire { n, key: NONE }
+        Acquire {
+            n,
+            key: NONE,
+            urgent: false,
+        }
+    }
+
+    /// An acquire that queues ahead of every waiter.
+    pub(crate) const fn urgent(n: usize) -> Self {
+        Acquire {
+            n,
+            key: NONE,
+            urgent: true,
+        }
     }
 
     /// How many permits this acquire asks for.
@@ -259,8 +355,13 @@ impl Acquire {
         self.key != NONE
     }
 
+    /// Polls for the permits. `Err(Closed)` only after [`RawSemaphore::close`].
     #[inline]
-    pub(crate) fn poll(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll(
+        &mut self,
+        sem: &RawSemaphore,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Closed>> {
         if self.key == NONE {
             let ok = if self.n == 1 {
                 sem.try_acquire_one()
@@ -268,35 +369,55 @@ impl Acquire {
                 sem.try_acquire(self.n)
             };
             if ok {
-                return Poll::Ready(());
+                return Poll::Ready(Ok(()));
             }
         }
         self.poll_slow(sem, cx)
     }
 
+    /// [`Acquire::poll`] for a semaphore that is never closed.
+    #[inline]
+    pub(crate) fn poll_open(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<()> {
+        match self.poll(sem, cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Ready(Err(Closed)) => unreachable!("this semaphore is never closed"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
     #[cold]
-    fn poll_slow(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_slow(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         let mut list = lock(&sem.list);
         if self.key == NONE {
-            // A running thread may take free permits ahead of queued waiters unless one of
-            // them lives on this same thread (keeps one event loop's order exactly FIFO),
-            // or the head has waited too long.
-            let may_barge =
-                list.is_empty() || (!list.has_thread(thread_tag()) && !list.head_starving());
-            if may_barge && sem.take(self.n) {
-                return Poll::Ready(());
+            if self.may_barge(sem, &mut list) && sem.take(self.n) {
+                return Poll::Ready(Ok(()));
+            }
+            if sem.is_closed() {
+                return Poll::Ready(Err(Closed));
             }
             let was_empty = list.is_empty();
-            self.key = list.push(self.n, cx.waker());
-            if was_empty {
+            self.key = if self.urgent {
+                // Permits handed so far to the old head (only the head is ever handed a
+                // part) would be out of reach of the upgrade: take them back.
+                if let Some(h) = list.head() {
+                    let got = std::mem::take(&mut list[h].got);
+                    sem.state.fetch_add(got * ONE, Ordering::AcqRel);
+                }
+                list.push_front(self.n, cx.waker())
+            } else {
+                list.push(self.n, cx.waker())
+            };
+            if was_empty || self.urgent {
                 sem.state.fetch_or(QUEUED, Ordering::AcqRel);
-                // A release that ran before QUEUED was set did not look at the list:
-                // take what it gave back.
+                // A release that ran before QUEUED was set did not look at the list, and
+                // an upgrade may have just taken permits back: take what is free.
                 if sem.take(self.n) {
                     list.remove(self.key);
                     self.key = NONE;
-                    sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
-                    return Poll::Ready(());
+                    if list.is_empty() {
+                        sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                    }
+                    return Poll::Ready(Ok(()));
                 }
             }
             return Poll::Pending;
@@ -307,7 +428,7 @@ impl Acquire {
             NodeState::Granted => {
                 list.remove(key);
                 self.key = NONE;
-                Poll::Ready(())
+                Poll::Ready(Ok(()))
             }
             NodeState::Woken | NodeState::Waiting => {
                 if node.state == NodeState::Woken || list.head() == Some(key) {
@@ -318,7 +439,12 @@ impl Acquire {
                         if list.is_empty() {
                             sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
                         }
-                        return Poll::Ready(());
+                        return Poll::Ready(Ok(()));
+                    }
+                    if sem.is_closed() {
+                        drop(list);
+                        self.cancel(sem);
+                        return Poll::Ready(Err(Closed));
                     }
                     list[key].state = NodeState::Waiting;
                 }
@@ -327,6 +453,21 @@ impl Acquire {
             }
             NodeState::Broken => unreachable!("semaphore waiters are never refused"),
         }
+    }
+
+    /// Whether a newcomer may take free permits ahead of the queue. Caller holds the list.
+    ///
+    /// Only in the race right after a release, and not ahead of a waiter of its own
+    /// thread (that keeps one event loop's order exactly FIFO), nor ahead of a head that
+    /// has waited too long, nor when the free permits do not even cover the head (taking
+    /// some would only starve a large acquire, or a writer).
+    fn may_barge(&self, sem: &RawSemaphore, list: &mut WaitList) -> bool {
+        if self.urgent || list.is_empty() {
+            return true;
+        }
+        let Some(head) = list.head() else { return true };
+        let head_need = list[head].need - list[head].got;
+        head_need <= sem.available() && !list.has_thread(thread_tag()) && !list.head_starving()
     }
 
     /// Withdraws a pending acquire: whatever it was handed goes to the next waiters.
