@@ -5,9 +5,11 @@
 //! | --- | --- |
 //! | [`Mutex`] | mutual exclusion with `&mut T` access |
 //! | [`ReentrantMutex`] | a mutex its owner (thread or task) may lock again |
+//! | [`RwLock`] | many readers or one writer; upgradable reads |
 //! | [`Semaphore`] | counting permits, optionally bounded, multi-permit acquires |
 //! | [`Event`] | a flag to wait for, which can be set and cleared again |
 //! | [`Condition`] | a condition variable for [`Mutex`] |
+//! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown` |
 //! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
 //!
 //! Every waiting operation comes in four forms: `x()` returns a future (cancel safe,
@@ -51,7 +53,9 @@ mod condition;
 mod event;
 mod kernel;
 mod mutex;
+mod queue;
 mod reentrant;
+mod rwlock;
 mod semaphore;
 mod sync;
 pub mod task;
@@ -60,8 +64,13 @@ pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, Z
 pub use condition::{Condition, ConditionWait};
 pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockArc, Mutex, MutexGuard, MutexGuardArc};
+pub use queue::{Get, Join, Put, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
 pub use reentrant::{
     ReentrantLock, ReentrantLockArc, ReentrantMutex, ReentrantMutexGuard, ReentrantMutexGuardArc,
+};
+pub use rwlock::{
+    Read, ReadArc, RwLock, RwLockReadGuard, RwLockReadGuardArc, RwLockUpgradableReadGuard,
+    RwLockWriteGuard, RwLockWriteGuardArc, UpgradableRead, Upgrade, Write, WriteArc,
 };
 pub use semaphore::{
     Acquire, AcquireArc, PermitOverflowError, Semaphore, SemaphoreGuard, SemaphoreGuardArc,

@@ -1,0 +1,666 @@
+//! A read-write lock with upgradable reads.
+
+use crate::kernel::block;
+use crate::kernel::semaphore::{Acquire, RawSemaphore, MAX_PERMITS};
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Permits a writer takes: all of them.
+const WRITE: usize = MAX_PERMITS;
+/// Permits an upgradable reader takes: more than half, so two of them (or one and a
+/// writer) can never hold at once, while plain readers (1 each) still fit beside it.
+const UPGRADABLE: usize = WRITE / 2 + 1;
+
+/// A read-write lock usable from async tasks (any runtime) and OS threads at once: many
+/// readers, or one writer.
+///
+/// # Policy
+///
+/// Writer-preferring FIFO: all acquires queue in arrival order. A waiting writer blocks
+/// readers that arrive after it (so writers never starve), and when it leaves, the
+/// readers that queued meanwhile go in together (so readers never starve either). The
+/// same eventual-fairness rule as [`Mutex`](crate::Mutex) lets a running thread take a
+/// *free* read lock ahead of a woken waiter on another thread, briefly, but never ahead
+/// of a writer that cannot be served yet.
+///
+/// An upgradable read shares the lock with readers but excludes writers and other
+/// upgradable readers; it can be upgraded to a write lock (waiting for the readers to
+/// leave, ahead of any queued writer) without letting a writer in between.
+///
+/// A thread or task that holds a read lock and asks for another one while a writer waits
+/// deadlocks, as with every writer-preferring lock.
+///
+/// # Examples
+///
+/// ```
+/// use aiosync::RwLock;
+///
+/// let lock = RwLock::new(5);
+/// {
+///     let r1 = lock.read_blocking();
+///     let r2 = lock.try_read().unwrap(); // readers share
+///     assert_eq!(*r1 + *r2, 10);
+///     assert!(lock.try_write().is_none());
+/// }
+/// *lock.write_blocking() += 1;
+/// assert_eq!(*lock.read_blocking(), 6);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    sem: RawSemaphore,
+    /// # Safety
+    /// Shared only through read guards, mutated only through the write guard.
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out `&mut T` to one writer, or `&T` to readers on many threads.
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
+// SAFETY: as above: readers on several threads need `T: Sync`, a writer `T: Send`.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+
+impl<T> RwLock<T> {
+    /// Creates an unlocked read-write lock.
+    pub fn new(value: T) -> RwLock<T> {
+        RwLock {
+            sem: RawSemaphore::new(WRITE),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Consumes the lock and returns the value.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+macro_rules! blocking {
+    ($sem:expr, $n:expr) => {
+        if !$sem.try_acquire($n) {
+            $sem.acquire_forever($n);
+        }
+    };
+    ($sem:expr, $n:expr, $timeout:expr) => {
+        $sem.try_acquire($n) || $sem.acquire_blocking($n, block::deadline($timeout)).is_ok()
+    };
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Acquires a read lock, waiting asynchronously.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future gives up its place; a lock handed to it is passed on.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let lock = aiosync::RwLock::new(1);
+    /// let (a, b) = (lock.read().await, lock.read().await);
+    /// assert_eq!(*a + *b, 2);
+    /// # });
+    /// ```
+    pub fn read(&self) -> Read<'_, T> {
+        Read {
+            lock: self,
+            acquire: Acquire::new(1),
+        }
+    }
+
+    /// Acquires a read lock, blocking the current thread.
+    pub fn read_blocking(&self) -> RwLockReadGuard<'_, T> {
+        blocking!(self.sem, 1);
+        RwLockReadGuard::new(self)
+    }
+
+    /// Acquires a read lock, blocking the current thread for at most `timeout`.
+    pub fn read_blocking_timeout(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
+        blocking!(self.sem, 1, timeout).then(|| RwLockReadGuard::new(self))
+    }
+
+    /// Acquires a read lock if that is possible at once (no writer holds it or waits).
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        self.sem.try_acquire(1).then(|| RwLockReadGuard::new(self))
+    }
+
+    /// Acquires a write lock, waiting asynchronously.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future gives up its place (readers it held back go in);
+    /// a lock handed to it is passed on.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let lock = aiosync::RwLock::new(1);
+    /// *lock.write().await += 1;
+    /// assert_eq!(*lock.read().await, 2);
+    /// # });
+    /// ```
+    pub fn write(&self) -> Write<'_, T> {
+        Write {
+            lock: self,
+            acquire: Acquire::new(WRITE),
+        }
+    }
+
+    /// Acquires a write lock, blocking the current thread.
+    pub fn write_blocking(&self) -> RwLockWriteGuard<'_, T> {
+        blocking!(self.sem, WRITE);
+        RwLockWriteGuard::new(self)
+    }
+
+    /// Acquires a write lock, blocking the current thread for at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = aiosync::RwLock::new(());
+    /// let r = lock.read_blocking();
+    /// assert!(lock.write_blocking_timeout(Duration::from_millis(1)).is_none());
+    /// drop(r);
+    /// assert!(lock.write_blocking_timeout(Duration::from_millis(1)).is_some());
+    /// ```
+    pub fn write_blocking_timeout(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
+        blocking!(self.sem, WRITE, timeout).then(|| RwLockWriteGuard::new(self))
+    }
+
+    /// Acquires a write lock if the lock is free and nobody waits.
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        self.sem
+            .try_acquire(WRITE)
+            .then(|| RwLockWriteGuard::new(self))
+    }
+
+    /// Acquires an upgradable read lock, waiting asynchronously.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`RwLock::read`].
+    ///
+    /// ```
+    /// use aiosync::{RwLock, RwLockUpgradableReadGuard};
+    /// # futures_lite::future::block_on(async {
+    /// let lock = RwLock::new(1);
+    /// let up = lock.upgradable_read().await;
+    /// let r = lock.read().await; // readers still share
+    /// assert!(lock.try_upgradable_read().is_none());
+    /// drop(r);
+    /// let mut w = RwLockUpgradableReadGuard::upgrade(up).await;
+    /// *w = 2;
+    /// # });
+    /// ```
+    pub fn upgradable_read(&self) -> UpgradableRead<'_, T> {
+        UpgradableRead {
+            lock: self,
+            acquire: Acquire::new(UPGRADABLE),
+        }
+    }
+
+    /// Acquires an upgradable read lock, blocking the current thread.
+    pub fn upgradable_read_blocking(&self) -> RwLockUpgradableReadGuard<'_, T> {
+        blocking!(self.sem, UPGRADABLE);
+        RwLockUpgradableReadGuard::new(self)
+    }
+
+    /// Acquires an upgradable read lock, blocking the current thread for at most `timeout`.
+    pub fn upgradable_read_blocking_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Option<RwLockUpgradableReadGuard<'_, T>> {
+        blocking!(self.sem, UPGRADABLE, timeout).then(|| RwLockUpgradableReadGuard::new(self))
+    }
+
+    /// Acquires an upgradable read lock if that is possible at once.
+    pub fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, T>> {
+        self.sem
+            .try_acquire(UPGRADABLE)
+            .then(|| RwLockUpgradableReadGuard::new(self))
+    }
+
+    /// Acquires a read lock through an `Arc`, giving an owned guard.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`RwLock::read`].
+    pub fn read_arc(self: &Arc<Self>) -> ReadArc<T> {
+        ReadArc {
+            lock: Some(self.clone()),
+            acquire: Acquire::new(1),
+        }
+    }
+
+    /// Blocking form of [`RwLock::read_arc`].
+    pub fn read_arc_blocking(self: &Arc<Self>) -> RwLockReadGuardArc<T> {
+        blocking!(self.sem, 1);
+        RwLockReadGuardArc(self.clone())
+    }
+
+    /// Acquires a write lock through an `Arc`, giving an owned guard.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`RwLock::write`].
+    pub fn write_arc(self: &Arc<Self>) -> WriteArc<T> {
+        WriteArc {
+            lock: Some(self.clone()),
+            acquire: Acquire::new(WRITE),
+        }
+    }
+
+    /// Blocking form of [`RwLock::write_arc`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let lock = Arc::new(aiosync::RwLock::new(0));
+    /// let mut w = lock.write_arc_blocking();
+    /// std::thread::spawn(move || *w += 1).join().unwrap();
+    /// assert_eq!(*lock.read_blocking(), 1);
+    /// ```
+    pub fn write_arc_blocking(self: &Arc<Self>) -> RwLockWriteGuardArc<T> {
+        blocking!(self.sem, WRITE);
+        RwLockWriteGuardArc(self.clone())
+    }
+
+    /// Whether a writer holds the lock (or it was handed to one that has not run yet).
+    pub fn is_write_locked(&self) -> bool {
+        self.sem.available() == 0
+    }
+
+    /// Whether anyone holds the lock.
+    pub fn is_locked(&self) -> bool {
+        self.sem.available() != WRITE
+    }
+
+    /// Returns a mutable reference to the value: `&mut self` proves no one holds it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> Self {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Some(g) => d.field("value", &&*g),
+            None => d.field("value", &format_args!("<locked>")),
+        };
+        d.finish()
+    }
+}
+
+macro_rules! lock_future {
+    ($(#[$doc:meta])* $name:ident, $guard:ident) => {
+        $(#[$doc])*
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        pub struct $name<'a, T: ?Sized> {
+            lock: &'a RwLock<T>,
+            acquire: Acquire,
+        }
+
+        impl<'a, T: ?Sized> Future for $name<'a, T> {
+            type Output = $guard<'a, T>;
+
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                let this = self.get_mut();
+                match this.acquire.poll_open(&this.lock.sem, cx) {
+                    Poll::Ready(()) => Poll::Ready($guard::new(this.lock)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+
+        impl<T: ?Sized> Drop for $name<'_, T> {
+            fn drop(&mut self) {
+                self.acquire.cancel(&self.lock.sem);
+            }
+        }
+
+        impl<T: ?Sized> fmt::Debug for $name<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+lock_future!(
+    /// The future returned by [`RwLock::read`].
+    Read,
+    RwLockReadGuard
+);
+lock_future!(
+    /// The future returned by [`RwLock::write`].
+    Write,
+    RwLockWriteGuard
+);
+lock_future!(
+    /// The future returned by [`RwLock::upgradable_read`].
+    UpgradableRead,
+    RwLockUpgradableReadGuard
+);
+
+macro_rules! arc_future {
+    ($(#[$doc:meta])* $name:ident, $guard:ident) => {
+        $(#[$doc])*
+        #[must_use = "futures do nothing unless you `.await` or poll them"]
+        pub struct $name<T: ?Sized> {
+            lock: Option<Arc<RwLock<T>>>,
+            acquire: Acquire,
+        }
+
+        impl<T: ?Sized> Unpin for $name<T> {}
+
+        impl<T: ?Sized> Future for $name<T> {
+            type Output = $guard<T>;
+
+            fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                let this = self.get_mut();
+                let lock = this.lock.as_ref().expect("polled after completion");
+                match this.acquire.poll_open(&lock.sem, cx) {
+                    Poll::Ready(()) => Poll::Ready($guard(this.lock.take().unwrap())),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+
+        impl<T: ?Sized> Drop for $name<T> {
+            fn drop(&mut self) {
+                if let Some(lock) = &self.lock {
+                    self.acquire.cancel(&lock.sem);
+                }
+            }
+        }
+
+        impl<T: ?Sized> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+arc_future!(
+    /// The future returned by [`RwLock::read_arc`].
+    ReadArc,
+    RwLockReadGuardArc
+);
+arc_future!(
+    /// The future returned by [`RwLock::write_arc`].
+    WriteArc,
+    RwLockWriteGuardArc
+);
+
+/// A shared read lock on a [`RwLock`]; released when dropped.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    _marker: PhantomData<&'a T>,
+}
+
+/// An upgradable read lock on a [`RwLock`]; released when dropped.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockUpgradableReadGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    _marker: PhantomData<&'a T>,
+}
+
+/// The write lock on a [`RwLock`]; released when dropped.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    _marker: PhantomData<&'a mut T>,
+}
+
+impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
+    fn new(lock: &'a RwLock<T>) -> Self {
+        RwLockReadGuard {
+            lock,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    fn new(lock: &'a RwLock<T>) -> Self {
+        RwLockWriteGuard {
+            lock,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Turns the write lock into a read lock, letting waiting readers in, with no writer
+    /// in between.
+    ///
+    /// ```
+    /// use aiosync::{RwLock, RwLockWriteGuard};
+    /// let lock = RwLock::new(1);
+    /// let mut w = lock.write_blocking();
+    /// *w = 2;
+    /// let r = RwLockWriteGuard::downgrade(w);
+    /// assert_eq!(*r, 2);
+    /// assert!(lock.try_read().is_some());
+    /// ```
+    pub fn downgrade(guard: Self) -> RwLockReadGuard<'a, T> {
+        let lock = guard.lock;
+        std::mem::forget(guard);
+        lock.sem.release(WRITE - 1);
+        RwLockReadGuard::new(lock)
+    }
+
+    /// Turns the write lock into an upgradable read lock.
+    pub fn downgrade_to_upgradable(guard: Self) -> RwLockUpgradableReadGuard<'a, T> {
+        let lock = guard.lock;
+        std::mem::forget(guard);
+        lock.sem.release(WRITE - UPGRADABLE);
+        RwLockUpgradableReadGuard::new(lock)
+    }
+}
+
+impl<'a, T: ?Sized> RwLockUpgradableReadGuard<'a, T> {
+    fn new(lock: &'a RwLock<T>) -> Self {
+        RwLockUpgradableReadGuard {
+            lock,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Turns it into a plain read lock (another upgradable reader or a writer may then go).
+    pub fn downgrade(guard: Self) -> RwLockReadGuard<'a, T> {
+        let lock = guard.lock;
+        std::mem::forget(guard);
+        lock.sem.release(UPGRADABLE - 1);
+        RwLockReadGuard::new(lock)
+    }
+
+    /// Upgrades to a write lock, waiting for the other readers to leave. The upgrade goes
+    /// ahead of every queued writer and reader.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes releases the upgradable lock too (the guard
+    /// was moved into it), and nothing else leaks.
+    pub fn upgrade(guard: Self) -> Upgrade<'a, T> {
+        let lock = guard.lock;
+        std::mem::forget(guard);
+        Upgrade {
+            lock,
+            acquire: Acquire::urgent(WRITE - UPGRADABLE),
+            done: false,
+        }
+    }
+
+    /// Blocking form of [`RwLockUpgradableReadGuard::upgrade`].
+    ///
+    /// ```
+    /// use aiosync::{RwLock, RwLockUpgradableReadGuard};
+    /// let lock = RwLock::new(1);
+    /// let up = lock.upgradable_read_blocking();
+    /// let mut w = RwLockUpgradableReadGuard::upgrade_blocking(up);
+    /// *w += 1;
+    /// ```
+    pub fn upgrade_blocking(guard: Self) -> RwLockWriteGuard<'a, T> {
+        let lock = guard.lock;
+        std::mem::forget(guard);
+        let r = lock.sem.acquire_urgent_blocking(WRITE - UPGRADABLE, None);
+        debug_assert!(r.is_ok());
+        RwLockWriteGuard::new(lock)
+    }
+
+    /// Upgrades at once if no other reader holds the lock; otherwise gives the guard back.
+    ///
+    /// ```
+    /// use aiosync::{RwLock, RwLockUpgradableReadGuard};
+    /// let lock = RwLock::new(1);
+    /// let up = lock.upgradable_read_blocking();
+    /// let r = lock.read_blocking();
+    /// let up = RwLockUpgradableReadGuard::try_upgrade(up).unwrap_err();
+    /// drop(r);
+    /// assert!(RwLockUpgradableReadGuard::try_upgrade(up).is_ok());
+    /// ```
+    pub fn try_upgrade(guard: Self) -> Result<RwLockWriteGuard<'a, T>, Self> {
+        if guard.lock.sem.try_take(WRITE - UPGRADABLE) {
+            let lock = guard.lock;
+            std::mem::forget(guard);
+            Ok(RwLockWriteGuard::new(lock))
+        } else {
+            Err(guard)
+        }
+    }
+}
+
+/// The future returned by [`RwLockUpgradableReadGuard::upgrade`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Upgrade<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    acquire: Acquire,
+    done: bool,
+}
+
+impl<'a, T: ?Sized> Future for Upgrade<'a, T> {
+    type Output = RwLockWriteGuard<'a, T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.acquire.poll_open(&this.lock.sem, cx) {
+            Poll::Ready(()) => {
+                this.done = true;
+                Poll::Ready(RwLockWriteGuard::new(this.lock))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for Upgrade<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.acquire.cancel(&self.lock.sem);
+            // The upgradable read lock moved into this future: give it back too.
+            self.lock.sem.release(UPGRADABLE);
+        }
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Upgrade<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgrade").finish_non_exhaustive()
+    }
+}
+
+macro_rules! guard_impls {
+    ($guard:ident, $permits:expr) => {
+        impl<T: ?Sized> Drop for $guard<'_, T> {
+            fn drop(&mut self) {
+                // The guard holds exactly these permits.
+                self.lock.sem.release($permits);
+            }
+        }
+
+        impl<T: ?Sized> Deref for $guard<'_, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: the guard holds at least a read lock.
+                unsafe { &*self.lock.value.get() }
+            }
+        }
+
+        impl<T: ?Sized + fmt::Debug> fmt::Debug for $guard<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+    };
+}
+
+guard_impls!(RwLockReadGuard, 1);
+guard_impls!(RwLockUpgradableReadGuard, UPGRADABLE);
+guard_impls!(RwLockWriteGuard, WRITE);
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write guard holds the lock exclusively.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+/// An owned read guard for a [`RwLock`] in an `Arc`.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuardArc<T: ?Sized>(Arc<RwLock<T>>);
+
+/// An owned write guard for a [`RwLock`] in an `Arc`.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuardArc<T: ?Sized>(Arc<RwLock<T>>);
+
+// SAFETY: a read guard gives `&T` on whichever thread holds it.
+unsafe impl<T: ?Sized + Send + Sync> Send for RwLockReadGuardArc<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLockReadGuardArc<T> {}
+// SAFETY: the write guard gives `&mut T` to its one holder.
+unsafe impl<T: ?Sized + Send + Sync> Send for RwLockWriteGuardArc<T> {}
+// SAFETY: sharing the write guard shares `&T`.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLockWriteGuardArc<T> {}
+
+macro_rules! arc_guard_impls {
+    ($guard:ident, $permits:expr) => {
+        impl<T: ?Sized> Drop for $guard<T> {
+            fn drop(&mut self) {
+                // The guard holds exactly these permits.
+                self.0.sem.release($permits);
+            }
+        }
+
+        impl<T: ?Sized> Deref for $guard<T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                // SAFETY: the guard holds at least a read lock.
+                unsafe { &*self.0.value.get() }
+            }
+        }
+
+        impl<T: ?Sized + fmt::Debug> fmt::Debug for $guard<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+    };
+}
+
+arc_guard_impls!(RwLockReadGuardArc, 1);
+arc_guard_impls!(RwLockWriteGuardArc, WRITE);
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuardArc<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the write guard holds the lock exclusively.
+        unsafe { &mut *self.0.value.get() }
+    }
+}
