@@ -204,13 +204,42 @@ impl Barrier {
         &self,
         timeout: Duration,
     ) -> Result<BarrierWaitResult, BrokenBarrierError> {
-        match block::block_on(self.wait(), block::deadline(timeout)) {
+        let mut wait = self.wait();
+        match block::block_on(&mut wait, block::deadline(timeout)) {
             Some(r) => r,
-            None => {
-                self.abort();
-                Err(BrokenBarrierError)
-            }
+            None => wait.give_up(),
         }
+    }
+}
+
+impl BarrierWait<'_> {
+    /// Ends a timed-out wait: keeps a result the round handed over meanwhile, otherwise
+    /// breaks the barrier (the round cannot complete without this party).
+    fn give_up(&mut self) -> Result<BarrierWaitResult, BrokenBarrierError> {
+        let parties = self.barrier.parties;
+        let mut wakers = Wakers::new();
+        let result = {
+            let mut inner = lock(&self.barrier.inner);
+            if self.key == NONE {
+                return Err(BrokenBarrierError);
+            }
+            let node = inner.list.remove(self.key);
+            self.key = NONE;
+            match node.state {
+                NodeState::Granted => Ok(BarrierWaitResult {
+                    index: node.got,
+                    parties,
+                }),
+                NodeState::Broken => Err(BrokenBarrierError),
+                NodeState::Waiting | NodeState::Woken => {
+                    inner.broken = true;
+                    inner.list.finish_all(NodeState::Broken, &mut wakers);
+                    Err(BrokenBarrierError)
+                }
+            }
+        };
+        wakers.wake_all();
+        result
     }
 }
 

@@ -71,12 +71,19 @@ impl Event {
     /// assert!(ev.is_set());
     /// ```
     pub fn set(&self) -> usize {
-        // Already set: every waiter that saw it unset is being woken by that earlier set.
-        if self.flag.swap(true, Ordering::AcqRel) {
+        if self.is_set() {
             return 0;
         }
         let mut wakers = Wakers::new();
-        let n = lock(&self.list).finish_all(NodeState::Granted, &mut wakers);
+        let n = {
+            let mut list = lock(&self.list);
+            // Flag and drain under one lock: a wait that begins after a `clear` that
+            // followed this `set` must not be released by it.
+            if self.flag.swap(true, Ordering::AcqRel) {
+                return 0;
+            }
+            list.finish_all(NodeState::Granted, &mut wakers)
+        };
         wakers.wake_all();
         n
     }
@@ -159,7 +166,7 @@ impl Future for EventWait<'_> {
         }
         let mut list = lock(&this.event.list);
         if this.key == NONE {
-            // Checked again under the list lock: `set` stores the flag before it drains.
+            // Checked again under the list lock, where `set` changes it.
             if this.event.is_set() {
                 return Poll::Ready(());
             }

@@ -104,23 +104,9 @@ impl<T: ?Sized> ReentrantMutex<T> {
         }
     }
 
-    /// Locks as `owner`, waiting asynchronously. For callers that track their own
-    /// identities (language bindings, custom executors).
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`ReentrantMutex::lock`].
-    pub fn lock_as(&self, owner: OwnerId) -> ReentrantLock<'_, T> {
-        ReentrantLock {
-            mutex: self,
-            owner: Some(owner),
-            acquire: Acquire::new(1),
-        }
-    }
-
     /// Locks as the current thread, blocking it.
     pub fn lock_blocking(&self) -> ReentrantMutexGuard<'_, T> {
-        self.lock_blocking_as(OwnerId::current_thread(), None)
+        self.lock_blocking_inner(OwnerId::current_thread(), None)
             .expect("no deadline")
     }
 
@@ -137,36 +123,12 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// # drop(g);
     /// ```
     pub fn lock_blocking_timeout(&self, timeout: Duration) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.lock_blocking_as(OwnerId::current_thread(), Some(timeout))
-    }
-
-    /// Locks as `owner`, blocking the current thread for at most `timeout` (`None`: no limit).
-    pub fn lock_blocking_as(
-        &self,
-        owner: OwnerId,
-        timeout: Option<Duration>,
-    ) -> Option<ReentrantMutexGuard<'_, T>> {
-        if self.reenter(owner) || self.sem.try_acquire_one() {
-            return Some(self.guard_after_acquire(owner));
-        }
-        let deadline = timeout.and_then(block::deadline);
-        if timeout.is_some() && deadline.is_none() {
-            // A timeout too large to represent: no limit.
-            self.sem.acquire_forever(1);
-        } else if self.sem.acquire_blocking(1, deadline).is_err() {
-            return None;
-        }
-        Some(self.guard_after_acquire(owner))
+        self.lock_blocking_inner(OwnerId::current_thread(), Some(timeout))
     }
 
     /// Locks as the current task (or thread, outside any task) if that is possible at once.
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.try_lock_as(OwnerId::current())
-    }
-
-    /// Locks as `owner` if that is possible at once.
-    pub fn try_lock_as(&self, owner: OwnerId) -> Option<ReentrantMutexGuard<'_, T>> {
-        (self.reenter(owner) || self.sem.try_acquire_one()).then(|| self.guard_after_acquire(owner))
+        self.try_lock_inner(OwnerId::current())
     }
 
     /// Whether any owner holds the lock.
@@ -202,6 +164,28 @@ impl<T: ?Sized> ReentrantMutex<T> {
         let g = self.lock_blocking();
         std::mem::forget(g);
         ReentrantMutexGuardArc(self.clone(), PhantomData)
+    }
+
+    fn lock_blocking_inner(
+        &self,
+        owner: OwnerId,
+        timeout: Option<Duration>,
+    ) -> Option<ReentrantMutexGuard<'_, T>> {
+        if self.reenter(owner) || self.sem.try_acquire_one() {
+            return Some(self.guard_after_acquire(owner));
+        }
+        let deadline = timeout.and_then(block::deadline);
+        if timeout.is_some() && deadline.is_none() {
+            // A timeout too large to represent: no limit.
+            self.sem.acquire_forever(1);
+        } else if self.sem.acquire_blocking(1, deadline).is_err() {
+            return None;
+        }
+        Some(self.guard_after_acquire(owner))
+    }
+
+    fn try_lock_inner(&self, owner: OwnerId) -> Option<ReentrantMutexGuard<'_, T>> {
+        (self.reenter(owner) || self.sem.try_acquire_one()).then(|| self.guard_after_acquire(owner))
     }
 
     /// If `owner` holds the lock, counts one more level and says so.
@@ -264,6 +248,38 @@ impl<T: ?Sized> ReentrantMutex<T> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// Locking as an explicit [`OwnerId`]: an id can be copied to another thread, so these need
+/// `T: Sync` (two threads might then share `&T`).
+impl<T: ?Sized + Sync> ReentrantMutex<T> {
+    /// Locks as `owner`, waiting asynchronously. For callers that track their own
+    /// identities (language bindings, custom executors).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ReentrantMutex::lock`].
+    pub fn lock_as(&self, owner: OwnerId) -> ReentrantLock<'_, T> {
+        ReentrantLock {
+            mutex: self,
+            owner: Some(owner),
+            acquire: Acquire::new(1),
+        }
+    }
+
+    /// Locks as `owner`, blocking the current thread for at most `timeout` (`None`: no limit).
+    pub fn lock_blocking_as(
+        &self,
+        owner: OwnerId,
+        timeout: Option<Duration>,
+    ) -> Option<ReentrantMutexGuard<'_, T>> {
+        self.lock_blocking_inner(owner, timeout)
+    }
+
+    /// Locks as `owner` if that is possible at once.
+    pub fn try_lock_as(&self, owner: OwnerId) -> Option<ReentrantMutexGuard<'_, T>> {
+        self.try_lock_inner(owner)
     }
 }
 

@@ -1,0 +1,739 @@
+//! Integration tests for `aiosync::Condition` with `aiosync::Mutex`: FIFO notification,
+//! notifications not stored, a cancelled notified waiter passing its notification on,
+//! timeouts, predicates, and a producer/consumer mixing threads and tokio tasks.
+
+use aiosync::{Condition, ConditionWait, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Every wait in this file that could hang fails after this long instead.
+const LIMIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+/// A waker that counts how often it was woken.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One counting waker, to poll one future by hand.
+struct Probe {
+    count: Arc<CountingWaker>,
+    waker: Waker,
+}
+
+impl Probe {
+    fn new() -> Probe {
+        let count = Arc::new(CountingWaker::default());
+        let waker = Waker::from(count.clone());
+        Probe { count, waker }
+    }
+
+    fn wakes(&self) -> usize {
+        self.count.0.load(Ordering::SeqCst)
+    }
+
+    fn poll<F: Future>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
+        fut.poll(&mut Context::from_waker(&self.waker))
+    }
+}
+
+/// A thread whose result is awaited for at most [`LIMIT`].
+struct Bounded<T> {
+    rx: mpsc::Receiver<T>,
+    handle: thread::JoinHandle<()>,
+}
+
+fn spawn_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Bounded { rx, handle }
+}
+
+impl<T> Bounded<T> {
+    fn join(self) -> T {
+        match self.rx.recv_timeout(LIMIT) {
+            Ok(v) => {
+                self.handle.join().expect("thread panicked after sending");
+                v
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("thread ended without a result"),
+            },
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("thread did not finish within {LIMIT:?}")
+            }
+        }
+    }
+}
+
+/// Runs `fut`, failing the test if it takes longer than [`LIMIT`].
+async fn within<F: Future>(fut: F) -> F::Output {
+    tokio::time::timeout(LIMIT, fut)
+        .await
+        .expect("async test did not finish in time")
+}
+
+/// A hand-polled condition waiter.
+struct Waiter<'a, T> {
+    probe: Probe,
+    fut: Pin<Box<ConditionWait<'a, T>>>,
+}
+
+impl<'a, T> Waiter<'a, T> {
+    fn poll(&mut self) -> Poll<MutexGuard<'a, T>> {
+        self.probe.poll(self.fut.as_mut())
+    }
+}
+
+/// Locks `m` (which must be free), starts `c.wait(guard)` and polls it once, so the
+/// waiter is queued and the lock released. Waiters made one after another queue in order.
+fn queue_waiter<'a, T>(m: &'a Mutex<T>, c: &'a Condition) -> Waiter<'a, T> {
+    let g = m
+        .try_lock()
+        .expect("the mutex is free when a waiter queues");
+    let before = c.waiters();
+    let mut w = Waiter {
+        probe: Probe::new(),
+        fut: Box::pin(c.wait(g)),
+    };
+    assert!(w.poll().is_pending(), "no notification yet");
+    assert!(!m.is_locked(), "the first poll releases the lock");
+    assert_eq!(c.waiters(), before + 1);
+    w
+}
+
+// ---------------------------------------------------------------------------------------
+// notify
+
+#[test]
+fn notify_without_waiters_returns_zero_and_is_not_stored() {
+    let m = Mutex::new(0u32);
+    let c = Condition::new();
+    assert_eq!(c.notify(3), 0);
+    assert!(!c.notify_one());
+    assert_eq!(c.notify_all(), 0);
+    assert_eq!(c.waiters(), 0);
+
+    // A waiter arriving afterwards does not see those notifications.
+    let mut w = queue_waiter(&m, &c);
+    assert!(w.poll().is_pending());
+    assert_eq!(w.probe.wakes(), 0);
+
+    let (g, notified) = c.wait_blocking_timeout(m.try_lock().unwrap(), Duration::from_millis(5));
+    assert!(!notified);
+    drop(g);
+
+    assert_eq!(c.notify(1), 1);
+    let g = match w.poll() {
+        Poll::Ready(g) => g,
+        Poll::Pending => panic!("notified waiter did not complete"),
+    };
+    assert_eq!(*g, 0);
+}
+
+#[test]
+fn notify_n_wakes_exactly_n_in_fifo_order() {
+    let m = Mutex::new(Vec::<usize>::new());
+    let c = Condition::new();
+    let mut ws: Vec<Waiter<'_, Vec<usize>>> = (0..5).map(|_| queue_waiter(&m, &c)).collect();
+    assert_eq!(c.waiters(), 5);
+
+    assert_eq!(c.notify(2), 2);
+    assert_eq!(c.waiters(), 3);
+    let wakes: Vec<usize> = ws.iter().map(|w| w.probe.wakes()).collect();
+    assert_eq!(
+        wakes,
+        [1, 1, 0, 0, 0],
+        "the two oldest waiters, and only they"
+    );
+    for w in &mut ws[2..] {
+        assert!(w.poll().is_pending(), "not notified");
+    }
+
+    // Waiter 0 takes the lock back at once; waiter 1 then has to wait for it.
+    let mut g0 = match ws[0].poll() {
+        Poll::Ready(g) => g,
+        Poll::Pending => panic!("waiter 0 was notified and the lock is free"),
+    };
+    assert!(m.is_locked());
+    g0.push(0);
+    assert!(ws[1].poll().is_pending(), "notified, but the lock is held");
+    let before = ws[1].probe.wakes();
+    drop(g0);
+    assert!(
+        ws[1].probe.wakes() > before,
+        "unlocking wakes the re-locking waiter"
+    );
+    let mut g1 = match ws[1].poll() {
+        Poll::Ready(g) => g,
+        Poll::Pending => panic!("waiter 1 should get the lock"),
+    };
+    g1.push(1);
+    drop(g1);
+
+    // The rest, one at a time, still in order.
+    for i in 2..5 {
+        assert_eq!(c.notify(1), 1);
+        for (j, w) in ws.iter().enumerate().skip(i) {
+            let expect = usize::from(j == i);
+            assert_eq!(w.probe.wakes(), expect, "notify(1) #{i} woke waiter {j}?");
+        }
+        let mut g = match ws[i].poll() {
+            Poll::Ready(g) => g,
+            Poll::Pending => panic!("waiter {i} should complete"),
+        };
+        g.push(i);
+    }
+    assert_eq!(c.waiters(), 0);
+    assert_eq!(*m.try_lock().unwrap(), [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn notify_more_than_waiting_returns_the_number_woken() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let mut ws: Vec<_> = (0..3).map(|_| queue_waiter(&m, &c)).collect();
+    assert_eq!(c.notify(10), 3);
+    assert_eq!(c.notify(10), 0, "the surplus was not stored");
+    for w in &mut ws {
+        assert_eq!(w.probe.wakes(), 1);
+        assert!(w.poll().is_ready());
+        // The guard is dropped at once, so the next one gets the lock.
+    }
+}
+
+#[test]
+fn notify_all_wakes_every_current_waiter_only() {
+    let m = Mutex::new(0usize);
+    let c = Condition::new();
+    let mut ws: Vec<_> = (0..4).map(|_| queue_waiter(&m, &c)).collect();
+    assert_eq!(c.notify_all(), 4);
+    assert_eq!(c.waiters(), 0);
+
+    // A waiter that queues after notify_all waits for the next one.
+    let mut late = queue_waiter(&m, &c);
+
+    for w in &mut ws {
+        assert_eq!(w.probe.wakes(), 1);
+        match w.poll() {
+            Poll::Ready(mut g) => *g += 1,
+            Poll::Pending => panic!("notified waiter must complete"),
+        }
+    }
+    assert_eq!(*m.try_lock().unwrap(), 4);
+    assert!(late.poll().is_pending());
+    assert_eq!(late.probe.wakes(), 0);
+    assert!(c.notify_one());
+    assert!(late.poll().is_ready());
+}
+
+// ---------------------------------------------------------------------------------------
+// cancellation
+
+#[test]
+fn notified_then_dropped_waiter_passes_the_notification_on() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let w0 = queue_waiter(&m, &c);
+    let mut w1 = queue_waiter(&m, &c);
+    let mut w2 = queue_waiter(&m, &c);
+
+    assert_eq!(c.notify(1), 1);
+    assert_eq!(w0.probe.wakes(), 1);
+    assert_eq!(w1.probe.wakes(), 0);
+
+    drop(w0); // cancelled before it saw its notification
+    assert_eq!(
+        w1.probe.wakes(),
+        1,
+        "the notification moved to the next waiter"
+    );
+    assert_eq!(w2.probe.wakes(), 0, "and only to it");
+    assert_eq!(c.waiters(), 1);
+    assert!(
+        !m.is_locked(),
+        "the cancelled waiter does not hold the lock"
+    );
+
+    assert!(w1.poll().is_ready(), "the next waiter completes");
+    assert!(w2.poll().is_pending());
+    assert!(c.notify_one());
+    assert!(w2.poll().is_ready());
+}
+
+#[test]
+fn dropped_waiter_without_notification_just_leaves() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let w0 = queue_waiter(&m, &c);
+    let mut w1 = queue_waiter(&m, &c);
+    drop(w0);
+    assert_eq!(c.waiters(), 1);
+    assert_eq!(w1.probe.wakes(), 0, "no notification to pass on");
+    assert_eq!(c.notify(1), 1, "the remaining waiter is first in line");
+    assert!(w1.poll().is_ready());
+}
+
+#[test]
+fn notification_of_last_dropped_waiter_is_not_stored() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let w0 = queue_waiter(&m, &c);
+    assert!(c.notify_one());
+    drop(w0);
+    assert_eq!(c.waiters(), 0);
+    let mut late = queue_waiter(&m, &c);
+    assert!(
+        late.poll().is_pending(),
+        "nothing was stored for a later waiter"
+    );
+    assert_eq!(late.probe.wakes(), 0);
+}
+
+#[test]
+fn unpolled_wait_just_releases_the_guard() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let w = c.wait(m.try_lock().unwrap());
+    assert!(m.is_locked(), "the guard is held until the first poll");
+    assert_eq!(c.waiters(), 0);
+    drop(w);
+    assert!(!m.is_locked());
+    assert_eq!(c.notify_all(), 0);
+}
+
+#[test]
+fn dropped_while_relocking_leaves_the_mutex_usable() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let mut w = queue_waiter(&m, &c);
+    let holder = m.try_lock().unwrap();
+    assert!(c.notify_one());
+    assert!(w.poll().is_pending(), "notified, waiting for the lock");
+    drop(w);
+    drop(holder);
+    assert!(!m.is_locked());
+    assert!(m.try_lock().is_some(), "no one is left queued for the lock");
+}
+
+#[tokio::test]
+async fn tokio_timeout_cancels_wait() {
+    let m = Mutex::new(());
+    let c = Condition::new();
+    let g = m.lock().await;
+    let r = tokio::time::timeout(Duration::from_millis(10), c.wait(g)).await;
+    assert!(r.is_err());
+    assert_eq!(c.waiters(), 0, "the timed-out waiter left");
+    assert!(!m.is_locked(), "a cancelled wait gave up the guard");
+    let _g = within(m.lock()).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// blocking with timeout
+
+#[test]
+fn wait_blocking_timeout_times_out_with_the_lock_held() {
+    let m = Arc::new(Mutex::new(5u32));
+    let c = Condition::new();
+    let start = Instant::now();
+    let (mut g, notified) = c.wait_blocking_timeout(m.lock_blocking(), Duration::from_millis(30));
+    assert!(!notified);
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert!(m.is_locked(), "the lock is held again");
+    {
+        let m = m.clone();
+        let other = spawn_bounded(move || m.try_lock().is_none());
+        assert!(other.join(), "another thread cannot take it");
+    }
+    assert_eq!(c.waiters(), 0, "the timed-out waiter left the queue");
+    *g += 1;
+    drop(g);
+    assert_eq!(*m.lock_blocking(), 6);
+}
+
+#[test]
+fn wait_blocking_timeout_notified_in_time() {
+    let pair = Arc::new((Mutex::new(false), Condition::new()));
+    let (locked_tx, locked_rx) = mpsc::channel::<()>();
+    let waiter = {
+        let pair = pair.clone();
+        spawn_bounded(move || {
+            let (m, c) = &*pair;
+            let g = m.lock_blocking();
+            locked_tx.send(()).unwrap();
+            let start = Instant::now();
+            let (g, notified) = c.wait_blocking_timeout(g, LIMIT);
+            (notified, *g, start.elapsed())
+        })
+    };
+    locked_rx.recv_timeout(LIMIT).unwrap();
+    let (m, c) = &*pair;
+    // The waiter queues before it releases the lock, so once we hold it, it is queued.
+    let mut g = m.lock_blocking();
+    assert_eq!(c.waiters(), 1);
+    *g = true;
+    assert!(c.notify_one());
+    drop(g);
+    let (notified, value, took) = waiter.join();
+    assert!(notified);
+    assert!(value);
+    assert!(took < LIMIT);
+}
+
+// ---------------------------------------------------------------------------------------
+// predicates
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_async_checks_the_predicate() {
+    within(async {
+        let pair = Arc::new((Mutex::new(0u32), Condition::new()));
+        let checks = Arc::new(AtomicUsize::new(0));
+        let waiter = {
+            let (pair, checks) = (pair.clone(), checks.clone());
+            tokio::spawn(async move {
+                let (m, c) = &*pair;
+                let g = c
+                    .wait_for(m.lock().await, |v| {
+                        checks.fetch_add(1, Ordering::SeqCst);
+                        *v >= 3
+                    })
+                    .await;
+                *g
+            })
+        };
+        let (m, c) = &*pair;
+        for _ in 0..3 {
+            *m.lock().await += 1;
+            c.notify_all();
+            tokio::task::yield_now().await;
+        }
+        let v = waiter.await.unwrap();
+        assert!(v >= 3);
+        assert!(checks.load(Ordering::SeqCst) >= 1);
+
+        // Already true: returns without waiting.
+        let g = c.wait_for(m.lock().await, |v| *v == 3).await;
+        assert_eq!(*g, 3);
+    })
+    .await;
+}
+
+#[test]
+fn wait_for_blocking_checks_the_predicate() {
+    let pair = Arc::new((Mutex::new(0u32), Condition::new()));
+    let waiter = {
+        let pair = pair.clone();
+        spawn_bounded(move || {
+            let (m, c) = &*pair;
+            *c.wait_for_blocking(m.lock_blocking(), |v| *v >= 3)
+        })
+    };
+    let (m, c) = &*pair;
+    for _ in 0..3 {
+        *m.lock_blocking() += 1;
+        c.notify_all();
+    }
+    assert_eq!(waiter.join(), 3);
+    let g = c.wait_for_blocking(m.lock_blocking(), |v| *v == 3);
+    assert_eq!(*g, 3, "already true: no wait");
+}
+
+#[test]
+fn wait_for_blocking_timeout_with_a_predicate() {
+    let m = Mutex::new(0u32);
+    let c = Condition::new();
+
+    // Already true.
+    let start = Instant::now();
+    let (g, ok) = c.wait_for_blocking_timeout(m.lock_blocking(), LIMIT, |v| *v == 0);
+    assert!(ok);
+    assert!(start.elapsed() < LIMIT);
+    drop(g);
+
+    // Never true: gives up after the timeout, lock held, even if notified meanwhile.
+    let start = Instant::now();
+    let (g, ok) =
+        c.wait_for_blocking_timeout(m.lock_blocking(), Duration::from_millis(30), |v| *v == 1);
+    assert!(!ok);
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert!(m.is_locked());
+    assert_eq!(*g, 0);
+    drop(g);
+    assert_eq!(c.waiters(), 0);
+
+    // Becomes true from another thread, after notifications that do not satisfy it.
+    let pair = Arc::new((Mutex::new(0u32), Condition::new()));
+    let (locked_tx, locked_rx) = mpsc::channel::<()>();
+    let waiter = {
+        let pair = pair.clone();
+        spawn_bounded(move || {
+            let (m, c) = &*pair;
+            let g = m.lock_blocking();
+            locked_tx.send(()).unwrap();
+            let (g, ok) = c.wait_for_blocking_timeout(g, LIMIT, |v| *v == 3);
+            (ok, *g)
+        })
+    };
+    locked_rx.recv_timeout(LIMIT).unwrap();
+    let (m, c) = &*pair;
+    for _ in 0..3 {
+        *m.lock_blocking() += 1;
+        c.notify_all();
+    }
+    assert_eq!(waiter.join(), (true, 3));
+}
+
+#[test]
+fn wait_for_async_polled_by_hand() {
+    let m = Mutex::new(0u32);
+    let c = Condition::new();
+    let p = Probe::new();
+    let mut fut = pin!(c.wait_for(m.try_lock().unwrap(), |v| *v == 2));
+    assert!(p.poll(fut.as_mut()).is_pending());
+    assert!(!m.is_locked());
+
+    *m.try_lock().unwrap() = 1;
+    assert_eq!(c.notify_all(), 1);
+    assert!(
+        p.poll(fut.as_mut()).is_pending(),
+        "predicate still false: waits again"
+    );
+    assert_eq!(c.waiters(), 1);
+    assert!(!m.is_locked());
+
+    *m.try_lock().unwrap() = 2;
+    assert_eq!(c.notify_all(), 1);
+    match p.poll(fut.as_mut()) {
+        Poll::Ready(g) => assert_eq!(*g, 2),
+        Poll::Pending => panic!("predicate holds"),
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// producer / consumer across threads and tasks
+
+struct Shared {
+    queue: VecDeque<u64>,
+    producers_left: usize,
+}
+
+const CAPACITY: usize = 8;
+const PER_PRODUCER: u64 = 1000;
+
+struct Channel {
+    state: Mutex<Shared>,
+    not_empty: Condition,
+    not_full: Condition,
+}
+
+impl Channel {
+    fn put_blocking(&self, item: u64) {
+        let mut g = self
+            .not_full
+            .wait_for_blocking(self.state.lock_blocking(), |s| s.queue.len() < CAPACITY);
+        g.queue.push_back(item);
+        drop(g);
+        self.not_empty.notify_one();
+    }
+
+    async fn put(&self, item: u64) {
+        let mut g = self
+            .not_full
+            .wait_for(self.state.lock().await, |s| s.queue.len() < CAPACITY)
+            .await;
+        g.queue.push_back(item);
+        drop(g);
+        self.not_empty.notify_one();
+    }
+
+    fn producer_done(&self) {
+        self.state.lock_blocking().producers_left -= 1;
+        self.not_empty.notify_all();
+    }
+
+    fn get_blocking(&self) -> Option<u64> {
+        let mut g = self.state.lock_blocking();
+        loop {
+            if let Some(v) = g.queue.pop_front() {
+                drop(g);
+                self.not_full.notify_one();
+                return Some(v);
+            }
+            if g.producers_left == 0 {
+                return None;
+            }
+            g = self.not_empty.wait_blocking(g);
+        }
+    }
+
+    async fn get(&self) -> Option<u64> {
+        let mut g = self.state.lock().await;
+        loop {
+            if let Some(v) = g.queue.pop_front() {
+                drop(g);
+                self.not_full.notify_one();
+                return Some(v);
+            }
+            if g.producers_left == 0 {
+                return None;
+            }
+            g = self.not_empty.wait(g).await;
+        }
+    }
+}
+
+#[test]
+fn producer_consumer_mixing_threads_and_tasks() {
+    const THREAD_PRODUCERS: u64 = 2;
+    const TASK_PRODUCERS: u64 = 2;
+    const THREAD_CONSUMERS: usize = 2;
+    const TASK_CONSUMERS: usize = 2;
+    let producers = (THREAD_PRODUCERS + TASK_PRODUCERS) as usize;
+
+    let ch = Arc::new(Channel {
+        state: Mutex::new(Shared {
+            queue: VecDeque::new(),
+            producers_left: producers,
+        }),
+        not_empty: Condition::new(),
+        not_full: Condition::new(),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+
+    // Producer `p` produces p * PER_PRODUCER .. (p + 1) * PER_PRODUCER.
+    let thread_producers: Vec<_> = (0..THREAD_PRODUCERS)
+        .map(|p| {
+            let ch = ch.clone();
+            spawn_bounded(move || {
+                for i in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
+                    ch.put_blocking(i);
+                }
+                ch.producer_done();
+            })
+        })
+        .collect();
+    let task_producers: Vec<_> = (THREAD_PRODUCERS..THREAD_PRODUCERS + TASK_PRODUCERS)
+        .map(|p| {
+            let ch = ch.clone();
+            rt.spawn(async move {
+                for i in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
+                    ch.put(i).await;
+                }
+                // Not `producer_done` (which blocks): the same, with `lock().await`.
+                ch.state.lock().await.producers_left -= 1;
+                ch.not_empty.notify_all();
+            })
+        })
+        .collect();
+    let thread_consumers: Vec<_> = (0..THREAD_CONSUMERS)
+        .map(|_| {
+            let ch = ch.clone();
+            spawn_bounded(move || {
+                let mut got = Vec::new();
+                while let Some(v) = ch.get_blocking() {
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+    let task_consumers: Vec<_> = (0..TASK_CONSUMERS)
+        .map(|_| {
+            let ch = ch.clone();
+            rt.spawn(async move {
+                let mut got = Vec::new();
+                while let Some(v) = ch.get().await {
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+
+    let mut all: Vec<u64> = Vec::new();
+    for t in thread_producers {
+        t.join();
+    }
+    for t in thread_consumers {
+        all.extend(t.join());
+    }
+    rt.block_on(within(async {
+        for t in task_producers {
+            t.await.unwrap();
+        }
+        for t in task_consumers {
+            all.extend(t.await.unwrap());
+        }
+    }));
+
+    let total = (THREAD_PRODUCERS + TASK_PRODUCERS) * PER_PRODUCER;
+    assert_eq!(all.len() as u64, total, "every item consumed exactly once");
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len() as u64, total, "no item consumed twice");
+    assert_eq!(all, (0..total).collect::<Vec<_>>());
+    let s = ch.state.lock_blocking();
+    assert!(s.queue.is_empty());
+    assert_eq!(s.producers_left, 0);
+    assert_eq!(ch.not_empty.waiters(), 0);
+    assert_eq!(ch.not_full.waiters(), 0);
+}
+
+#[test]
+fn notify_one_from_a_task_wakes_a_thread_and_vice_versa() {
+    let pair = Arc::new((Mutex::new(0u32), Condition::new()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    const ROUNDS: u32 = 500;
+
+    // The thread waits for odd values and makes them even; the task the reverse.
+    let thread = {
+        let pair = pair.clone();
+        spawn_bounded(move || {
+            let (m, c) = &*pair;
+            for _ in 0..ROUNDS {
+                let mut g = c.wait_for_blocking(m.lock_blocking(), |v| *v % 2 == 1);
+                *g += 1;
+                drop(g);
+                c.notify_all();
+            }
+        })
+    };
+    rt.block_on(within(async {
+        let (m, c) = &*pair;
+        for _ in 0..ROUNDS {
+            let mut g = c.wait_for(m.lock().await, |v| *v % 2 == 0).await;
+            *g += 1;
+            drop(g);
+            c.notify_all();
+        }
+        let g = c.wait_for(m.lock().await, |v| *v == 2 * ROUNDS).await;
+        assert_eq!(*g, 2 * ROUNDS);
+    }));
+    thread.join();
+}
