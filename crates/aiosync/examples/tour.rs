@@ -3,7 +3,10 @@
 //!
 //! Run: `cargo run -p aiosync --example tour`
 
-use aiosync::{task, Barrier, Condition, Event, Mutex, ReentrantMutex, Semaphore};
+use aiosync::{
+    task, Barrier, Condition, Event, Mutex, Queue, ReentrantMutex, RwLock,
+    RwLockUpgradableReadGuard, Semaphore,
+};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,6 +30,8 @@ fn main() {
     event_starts_everyone(&rt);
     condition_hands_over_work();
     barrier_rounds(&rt);
+    read_write_lock(&rt);
+    pipeline_with_join(&rt);
     println!("\nTour done.");
 }
 
@@ -302,4 +307,119 @@ fn barrier_rounds(rt: &tokio::runtime::Runtime) {
     );
     b.abort();
     println!("   after abort(): wait -> {:?}", b.wait_blocking());
+}
+
+/// A RwLock: readers share it (really at the same time), writers get it alone.
+fn read_write_lock(rt: &tokio::runtime::Runtime) {
+    println!("8. RwLock: readers together, writers alone");
+    let config = Arc::new(RwLock::new((0u64, 0u64))); // invariant: both fields equal
+    let together = Arc::new(Barrier::new(3));
+    // Three readers meet at a barrier while each holds a read lock: only possible if
+    // they hold it at the same moment.
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (config, together) = (config.clone(), together.clone());
+            std::thread::spawn(move || {
+                let r = config.read_blocking();
+                together
+                    .wait_blocking_timeout(Duration::from_secs(10))
+                    .expect("readers share the lock");
+                r.0 == r.1
+            })
+        })
+        .collect();
+    for r in readers {
+        assert!(r.join().expect("reader"));
+    }
+    println!("   3 readers held the read lock at the same moment");
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let mut w = config.write_blocking();
+                    w.0 += 1;
+                    w.1 += 1;
+                }
+            })
+        })
+        .collect();
+    let torn = rt.block_on(async {
+        let mut torn = 0;
+        for _ in 0..ROUNDS {
+            let r = config.read().await;
+            if r.0 != r.1 {
+                torn += 1;
+            }
+        }
+        torn
+    });
+    for w in writers {
+        w.join().expect("writer");
+    }
+    // An upgradable read checks, then upgrades without letting another writer in between.
+    let up = config.upgradable_read_blocking();
+    let mut w = RwLockUpgradableReadGuard::upgrade_blocking(up);
+    w.0 += 1;
+    w.1 += 1;
+    let final_value = *w;
+    drop(w);
+    println!(
+        "   2 writer threads x {ROUNDS} + 1 upgrade while a task read: {final_value:?}, torn reads seen: {torn}"
+    );
+    assert_eq!(final_value, (2 * ROUNDS + 1, 2 * ROUNDS + 1));
+    assert_eq!(torn, 0);
+}
+
+/// A producer/consumer pipeline: a bounded Queue between threads and tasks, `join` to
+/// know when all work is done, `shutdown` to stop the workers.
+fn pipeline_with_join(rt: &tokio::runtime::Runtime) {
+    println!("9. Queue: a pipeline with backpressure, join and shutdown");
+    let jobs = Arc::new(Queue::new(8));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    // Two worker threads and two worker tasks take jobs until the queue shuts down.
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (jobs, results) = (jobs.clone(), results.clone());
+            std::thread::spawn(move || {
+                while let Ok(n) = jobs.get_blocking() {
+                    results.lock_blocking().push(n * n);
+                    jobs.task_done().expect("one task_done per job");
+                }
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (jobs, results) = (jobs.clone(), results.clone());
+                tokio::spawn(async move {
+                    while let Ok(n) = jobs.get().await {
+                        results.lock().await.push(n * n);
+                        jobs.task_done().expect("one task_done per job");
+                    }
+                })
+            })
+            .collect();
+        for n in 1..=100u64 {
+            jobs.put(n).await.expect("open"); // waits while 8 jobs are queued
+        }
+        jobs.join().await; // every job processed
+        let done = results.lock().await.len();
+        println!("   100 jobs through a queue of 8: {done} results when join() returned");
+        assert_eq!(done, 100);
+        jobs.shutdown(false); // workers drain and stop
+        for t in tasks {
+            t.await.expect("task");
+        }
+    });
+    for t in threads {
+        t.join().expect("thread");
+    }
+    let sum: u64 = results.lock_blocking().iter().sum();
+    println!(
+        "   sum of squares 1..=100 = {sum}; a put after shutdown -> {:?}",
+        jobs.try_put(0)
+    );
+    assert_eq!(sum, (1..=100u64).map(|n| n * n).sum());
 }
