@@ -231,6 +231,20 @@ impl Condition {
         }
     }
 
+    /// Queues a waiter now and returns it: it completes on a later notification. For
+    /// callers that manage the lock themselves (language bindings): register, unlock,
+    /// then wait, and no notification is missed.
+    ///
+    /// ```
+    /// let c = aiosync::Condition::new();
+    /// let waiter = c.listen();
+    /// assert_eq!(c.notify_one(), true);
+    /// assert!(waiter.wait_blocking(None));
+    /// ```
+    pub fn listen(&self) -> Notified<'_> {
+        self.register()
+    }
+
     /// Queues a waiter now (before the caller unlocks), so no notification is missed.
     fn register(&self) -> Notified<'_> {
         let key = lock(&self.list).push(0, Waker::noop());
@@ -252,10 +266,30 @@ impl fmt::Debug for Condition {
     }
 }
 
-/// A registered waiter, done when notified.
-struct Notified<'a> {
+/// A waiter queued on a [`Condition`] by [`Condition::listen`]; as a future, it completes
+/// when notified.
+///
+/// # Cancel safety
+///
+/// Dropping it withdraws the waiter; a notification it had received goes to the next one.
+#[must_use = "a listener does nothing unless awaited or waited on"]
+pub struct Notified<'a> {
     cond: &'a Condition,
     key: usize,
+}
+
+impl Notified<'_> {
+    /// Blocks the current thread until notified, or until `timeout` (if any) passes;
+    /// returns whether it was notified.
+    pub fn wait_blocking(self, timeout: Option<Duration>) -> bool {
+        block::block_on(self, timeout.and_then(block::deadline)).is_some()
+    }
+}
+
+impl fmt::Debug for Notified<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notified").finish_non_exhaustive()
+    }
 }
 
 impl Future for Notified<'_> {

@@ -61,7 +61,7 @@ mod sync;
 pub mod task;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, ZeroPartiesError};
-pub use condition::{Condition, ConditionWait};
+pub use condition::{Condition, ConditionWait, Notified};
 pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockArc, Mutex, MutexGuard, MutexGuardArc};
 pub use queue::{Get, Join, Put, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
@@ -76,7 +76,7 @@ pub use semaphore::{
     Acquire, AcquireArc, PermitOverflowError, Semaphore, SemaphoreGuard, SemaphoreGuardArc,
     MAX_PERMITS,
 };
-pub use task::{NoTaskIdError, OwnerId};
+pub use task::{NoTaskIdError, NotOwnerError, OwnerId};
 
 #[cfg(loom)]
 #[doc(hidden)]

@@ -3,7 +3,7 @@
 use crate::kernel::block;
 use crate::kernel::semaphore::{Acquire, RawSemaphore};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
-use crate::task::{NoTaskIdError, OwnerId};
+use crate::task::{NoTaskIdError, NotOwnerError, OwnerId};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -280,6 +280,38 @@ impl<T: ?Sized + Sync> ReentrantMutex<T> {
     /// Locks as `owner` if that is possible at once.
     pub fn try_lock_as(&self, owner: OwnerId) -> Option<ReentrantMutexGuard<'_, T>> {
         self.try_lock_inner(owner)
+    }
+
+    /// Leaves one level held by `owner`, for callers that forget guards and track
+    /// ownership themselves (a binding's `release()`).
+    ///
+    /// # Errors
+    /// [`NotOwnerError`] if `owner` does not hold the lock.
+    ///
+    /// ```
+    /// use aiosync::{OwnerId, ReentrantMutex};
+    /// let m = ReentrantMutex::new(());
+    /// let me = OwnerId::new_unique();
+    /// std::mem::forget(m.try_lock_as(me).unwrap());
+    /// assert!(m.unlock_as(OwnerId::new_unique()).is_err());
+    /// m.unlock_as(me).unwrap();
+    /// assert!(!m.is_locked());
+    /// ```
+    pub fn unlock_as(&self, owner: OwnerId) -> Result<(), NotOwnerError> {
+        if !self.is_owned_by(owner) {
+            return Err(NotOwnerError);
+        }
+        self.unlock_one();
+        Ok(())
+    }
+
+    /// How many levels `owner` holds (0 if it does not hold the lock).
+    pub fn levels_of(&self, owner: OwnerId) -> usize {
+        if self.is_owned_by(owner) {
+            self.count.load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 }
 

@@ -70,6 +70,13 @@ impl OwnerId {
         OwnerId(NonZeroU64::new(next_id()).expect("ids start at 1"))
     }
 
+    /// An id chosen by the caller (a binding's own thread or task identities). It must
+    /// not be zero; ids from [`OwnerId::new_unique`] and threads are small numbers, so
+    /// choose ids from another range (addresses, say) when mixing them on one lock.
+    pub fn from_raw(id: u64) -> Option<OwnerId> {
+        NonZeroU64::new(id).map(OwnerId)
+    }
+
     /// The id as a number (never zero).
     pub fn as_u64(self) -> u64 {
         self.0.get()
@@ -173,3 +180,15 @@ impl fmt::Display for NoTaskIdError {
 }
 
 impl std::error::Error for NoTaskIdError {}
+
+/// A reentrant lock was released by an owner that does not hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NotOwnerError;
+
+impl fmt::Display for NotOwnerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cannot release un-acquired lock")
+    }
+}
+
+impl std::error::Error for NotOwnerError {}
