@@ -237,7 +237,11 @@ impl<T: ?Sized> ReentrantMutex<T> {
                 None => return Poll::Ready(Err(NoTaskIdError)),
             },
         };
-        if !acquire.is_queued() && self.reenter(id) {
+        // Also when queued: another request of the same owner may have taken the lock
+        // meanwhile (two lock futures of one task in flight at once).
+        if self.owner.load(Ordering::Relaxed) == id.as_u64() {
+            acquire.cancel(&self.sem);
+            self.reenter(id);
             return Poll::Ready(Ok(()));
         }
         match acquire.poll_open(&self.sem, cx) {

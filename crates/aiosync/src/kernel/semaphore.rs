@@ -486,9 +486,9 @@ impl Acquire {
             if node.got > 0 {
                 sem.state.fetch_add(node.got * ONE, Ordering::AcqRel);
             }
-            if node.got > 0 || node.state == NodeState::Woken {
-                sem.dispatch(&mut list, &mut wakers);
-            }
+            // Whatever it held goes back, and whoever it held up (a head the free permits
+            // did not cover, now gone) may now be served.
+            sem.dispatch(&mut list, &mut wakers);
         }
         wakers.wake_all();
     }
