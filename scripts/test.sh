@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project: Rust unit, integration and doc tests, then the loom
-# models of the kernel (bounded; raise LOOM_MAX_PREEMPTIONS for a deeper search).
+# Runs every test of the project: Rust unit, integration and doc tests, the loom models of
+# the kernel (bounded; raise LOOM_MAX_PREEMPTIONS for a deeper search), then builds the
+# Python extension into a virtual environment it creates (.venv) and runs the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +13,7 @@ echo "== loom models of the kernel (preemption bound ${LOOM_MAX_PREEMPTIONS:-3})
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
   cargo test -p aiosync-loom-tests --release
+
+echo "== Python: build the extension into .venv and run pytest"
+./scripts/venv.sh
+.venv/bin/python -m pytest -q tests
