@@ -1,5 +1,62 @@
-"""Synchronization primitives shared by threads and any number of asyncio event loops."""
+"""Synchronization primitives shared by threads and any number of asyncio event loops.
 
-from ._aiosync import BoundedSemaphore, Lock, RLock, Semaphore
+Every class works with asyncio's spelling (`async with lock`, `await q.get()`) and with
+threading's (`with lock`, `q.get(timeout=1)`) on the same object at once. Where both
+spellings share a method name, threading-style arguments, or no running event loop in
+the calling thread, select the blocking form.
+"""
 
-__all__ = ["BoundedSemaphore", "Lock", "RLock", "Semaphore"]
+from __future__ import annotations
+
+from . import _aiosync
+from ._aiosync import Barrier, BoundedSemaphore, Event, Lock, RLock, Semaphore
+from ._condition import Condition
+from ._errors import BrokenBarrierError, QueueEmpty, QueueFull, QueueShutDown
+from ._rwlock import RWLock
+from ._views import AsyncQueueView, SyncQueueView
+
+
+class _QueueViews:
+    """`sync_q` / `async_q` views, as janus has them."""
+
+    @property
+    def sync_q(self) -> SyncQueueView:
+        return SyncQueueView(self)
+
+    @property
+    def async_q(self) -> AsyncQueueView:
+        return AsyncQueueView(self)
+
+
+class Queue(_aiosync.Queue, _QueueViews):
+    """A FIFO queue shared by threads and any number of event loops (asyncio.Queue and
+    queue.Queue in one): `put`/`get` with backpressure, `task_done`/`join`, `shutdown`."""
+
+
+class LifoQueue(_aiosync.LifoQueue, _QueueViews):
+    """A last-in first-out Queue."""
+
+
+class PriorityQueue(_aiosync.PriorityQueue, _QueueViews):
+    """A Queue that gives the smallest item (by `<`) first."""
+
+
+__all__ = [
+    "AsyncQueueView",
+    "Barrier",
+    "BoundedSemaphore",
+    "BrokenBarrierError",
+    "Condition",
+    "Event",
+    "LifoQueue",
+    "Lock",
+    "PriorityQueue",
+    "Queue",
+    "QueueEmpty",
+    "QueueFull",
+    "QueueShutDown",
+    "RLock",
+    "RWLock",
+    "Semaphore",
+    "SyncQueueView",
+]

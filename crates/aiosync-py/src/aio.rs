@@ -186,24 +186,35 @@ unsafe impl<P: ?Sized + Send + Sync + 'static, F: Send> Send for Owned<P, F> {}
 
 /// Adapts an `Owned` future with a function from its output to a Python result.
 pub(crate) struct Mapped<P: ?Sized + 'static, F, M> {
-    pub(crate) fut: Owned<P, F>,
-    pub(crate) map: M,
+    fut: Owned<P, F>,
+    map: M,
+    /// Poll with the GIL released (the future may run Python code under its own lock).
+    detach: bool,
 }
 
 impl<P, F, M> PyPoll for Mapped<P, F, M>
 where
     P: ?Sized + Send + Sync + 'static,
     F: Future + Send,
+    F::Output: Send,
     M: FnMut(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send,
 {
     fn poll(&mut self, py: Python<'_>, cx: &mut Context<'_>) -> Poll<PyResult<Py<PyAny>>> {
-        match self.fut.poll_inner(cx) {
+        let polled = if self.detach {
+            let waker = cx.waker().clone();
+            let fut = &mut self.fut;
+            py.detach(move || fut.poll_inner(&mut Context::from_waker(&waker)))
+        } else {
+            self.fut.poll_inner(cx)
+        };
+        match polled {
             Poll::Ready(v) => Poll::Ready((self.map)(py, v)),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
+/// A core future borrowing from `owner`, its output turned into a Python value by `map`.
 pub(crate) fn mapped<P, F, M>(
     owner: Arc<P>,
     make: impl FnOnce(&'static P) -> F,
@@ -212,11 +223,29 @@ pub(crate) fn mapped<P, F, M>(
 where
     P: ?Sized + Send + Sync + 'static,
     F: Future + Send + 'static,
+    F::Output: Send,
+    M: FnMut(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    mapped_with(owner, make, map, false)
+}
+
+/// As [`mapped`], optionally polling with the GIL released.
+pub(crate) fn mapped_with<P, F, M>(
+    owner: Arc<P>,
+    make: impl FnOnce(&'static P) -> F,
+    map: M,
+    detach: bool,
+) -> Box<dyn PyPoll>
+where
+    P: ?Sized + Send + Sync + 'static,
+    F: Future + Send + 'static,
+    F::Output: Send,
     M: FnMut(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send + 'static,
 {
     Box::new(Mapped {
         fut: Owned::new(owner, make),
         map,
+        detach,
     })
 }
 

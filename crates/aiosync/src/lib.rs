@@ -81,3 +81,29 @@ pub use task::{NoTaskIdError, NotOwnerError, OwnerId};
 #[cfg(loom)]
 #[doc(hidden)]
 pub use kernel::set_always_fair;
+
+/// Runs a future to completion on the current thread, parking it between polls (the
+/// driver behind every `_blocking` method). Gives up after `timeout`, if one is given,
+/// dropping the future (every aiosync future is cancel safe) and returning `None`.
+///
+/// Never call it from inside an async task: it blocks the task's executor thread.
+///
+/// ```
+/// let ev = aiosync::Event::new();
+/// ev.set();
+/// assert_eq!(aiosync::block_on(ev.wait(), None), Some(()));
+/// let ev = aiosync::Event::new();
+/// assert_eq!(aiosync::block_on(ev.wait(), Some(std::time::Duration::from_millis(1))), None);
+/// ```
+pub fn block_on<F: std::future::Future>(
+    fut: F,
+    timeout: Option<std::time::Duration>,
+) -> Option<F::Output> {
+    match timeout {
+        None => kernel::block::block_on(fut, None),
+        Some(d) => match kernel::block::deadline(d) {
+            Some(deadline) => kernel::block::block_on(fut, Some(deadline)),
+            None => kernel::block::block_on(fut, None),
+        },
+    }
+}

@@ -233,6 +233,20 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// Acquires a read lock through an `Arc` if that is possible at once.
+    pub fn try_read_arc(self: &Arc<Self>) -> Option<RwLockReadGuardArc<T>> {
+        self.sem
+            .try_acquire(1)
+            .then(|| RwLockReadGuardArc(self.clone()))
+    }
+
+    /// Acquires the write lock through an `Arc` if the lock is free and nobody waits.
+    pub fn try_write_arc(self: &Arc<Self>) -> Option<RwLockWriteGuardArc<T>> {
+        self.sem
+            .try_acquire(WRITE)
+            .then(|| RwLockWriteGuardArc(self.clone()))
+    }
+
     /// Blocking form of [`RwLock::read_arc`].
     pub fn read_arc_blocking(self: &Arc<Self>) -> RwLockReadGuardArc<T> {
         blocking!(self.sem, 1);
@@ -657,6 +671,18 @@ macro_rules! arc_guard_impls {
 
 arc_guard_impls!(RwLockReadGuardArc, 1);
 arc_guard_impls!(RwLockWriteGuardArc, WRITE);
+
+impl<T: ?Sized> RwLockWriteGuardArc<T> {
+    /// Turns the write lock into a read lock, letting waiting readers in, with no writer
+    /// in between.
+    pub fn downgrade(guard: Self) -> RwLockReadGuardArc<T> {
+        let guard = std::mem::ManuallyDrop::new(guard);
+        // SAFETY: the guard is never dropped, so its `Arc` is moved out exactly once.
+        let lock = unsafe { std::ptr::read(&guard.0) };
+        lock.sem.release(WRITE - 1);
+        RwLockReadGuardArc(lock)
+    }
+}
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuardArc<T> {
     fn deref_mut(&mut self) -> &mut T {

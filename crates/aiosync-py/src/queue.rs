@@ -1,0 +1,370 @@
+//! Queue, LifoQueue and PriorityQueue: one core queue of Python objects.
+
+use crate::aio::{self, mapped_with, timeout_arg, PyPoll};
+use crate::errors;
+use crate::locks::{mode, Mode};
+use aiosync::{Queue as CoreQueue, QueueShutDown, TryGetError, TryPutError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// A Python object ordered by Python's `<` (for the priority queue).
+///
+/// Comparing runs Python code, so it attaches to the interpreter; every operation of a
+/// priority queue therefore detaches first, so no thread ever waits for the queue's
+/// internal lock while holding the GIL that a comparing thread needs.
+pub(crate) struct PyOrd(Py<PyAny>);
+
+impl PartialEq for PyOrd {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for PyOrd {}
+impl PartialOrd for PyOrd {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PyOrd {
+    fn cmp(&self, other: &Self) -> Ordering {
+        Python::attach(|py| {
+            let (a, b) = (self.0.bind(py), other.0.bind(py));
+            // An item that cannot be compared sorts as equal (heapq would raise).
+            if a.lt(b).unwrap_or(false) {
+                Ordering::Less
+            } else if b.lt(a).unwrap_or(false) {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            }
+        })
+    }
+}
+
+type Q = CoreQueue<PyOrd>;
+
+/// A queue shared by threads and any number of asyncio event loops.
+#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Queue")]
+pub(crate) struct Queue {
+    q: Arc<Q>,
+    /// Priority queues compare with Python code: every call detaches first.
+    detach: bool,
+}
+
+fn shut_down(py: Python<'_>) -> PyErr {
+    errors::queue_shut_down(py, "queue is shut down")
+}
+
+impl Queue {
+    fn create(maxsize: i64, kind: u8) -> Queue {
+        let maxsize = usize::try_from(maxsize)
+            .unwrap_or(0)
+            .min(aiosync::MAX_PERMITS);
+        let q = match kind {
+            0 => CoreQueue::new(maxsize),
+            1 => CoreQueue::lifo(maxsize),
+            _ => CoreQueue::priority(maxsize),
+        };
+        Queue {
+            q: Arc::new(q),
+            detach: kind == 2,
+        }
+    }
+
+    fn run<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&Q) -> R + Send) -> R {
+        if self.detach {
+            py.detach(|| f(&self.q))
+        } else {
+            f(&self.q)
+        }
+    }
+
+    fn put_async(
+        &self,
+        py: Python<'_>,
+        lp: Bound<'_, PyAny>,
+        item: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let item = PyOrd(item);
+        // The fast path first: most puts find room.
+        let item = match self.run(py, |q| q.try_put(item)) {
+            Ok(()) => return Ok(aio::ready_none(py).into_any()),
+            Err(TryPutError::ShutDown(_)) => return Err(shut_down(py)),
+            Err(TryPutError::Full(item)) => item,
+        };
+        let p = mapped_with(
+            self.q.clone(),
+            move |q| q.put(item),
+            |py, r: Result<(), QueueShutDown<PyOrd>>| match r {
+                Ok(()) => Ok(py.None()),
+                Err(_) => Err(shut_down(py)),
+            },
+            self.detach,
+        );
+        aio::waiter(py, lp, p)
+    }
+
+    fn get_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match self.run(py, |q| q.try_get()) {
+            Ok(v) => return Ok(aio::ready(py, v.0)?.into_any()),
+            Err(TryGetError::ShutDown) => return Err(shut_down(py)),
+            Err(TryGetError::Empty) => {}
+        }
+        let p = mapped_with(
+            self.q.clone(),
+            |q| q.get(),
+            |py, r: Result<PyOrd, QueueShutDown>| match r {
+                Ok(v) => Ok(v.0),
+                Err(_) => Err(shut_down(py)),
+            },
+            self.detach,
+        );
+        aio::waiter(py, lp, p)
+    }
+
+    fn put_blocking(
+        &self,
+        py: Python<'_>,
+        item: Py<PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let t = timeout_arg(timeout)?;
+        let item = PyOrd(item);
+        let q = &self.q;
+        let r = if !block {
+            self.run(py, |q| q.try_put(item))
+        } else {
+            py.detach(|| match t {
+                None => q
+                    .put_blocking(item)
+                    .map_err(|QueueShutDown(v)| TryPutError::ShutDown(v)),
+                Some(d) => q.put_blocking_timeout(item, d),
+            })
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(TryPutError::Full(_)) => Err(errors::queue_full(py, "queue is full")),
+            Err(TryPutError::ShutDown(_)) => Err(shut_down(py)),
+        }
+    }
+
+    fn get_blocking(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let t = timeout_arg(timeout)?;
+        let q = &self.q;
+        let r = if !block {
+            self.run(py, |q| q.try_get())
+        } else {
+            py.detach(|| match t {
+                None => q.get_blocking().map_err(|_| TryGetError::ShutDown),
+                Some(d) => q.get_blocking_timeout(d),
+            })
+        };
+        match r {
+            Ok(v) => Ok(v.0),
+            Err(TryGetError::Empty) => Err(errors::queue_empty(py, "queue is empty")),
+            Err(TryGetError::ShutDown) => Err(shut_down(py)),
+        }
+    }
+
+    fn join_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if self.q.unfinished_tasks() == 0 {
+            return Ok(aio::ready_none(py).into_any());
+        }
+        let p: Box<dyn PyPoll> =
+            mapped_with(self.q.clone(), |q| q.join(), |py, ()| Ok(py.None()), false);
+        aio::waiter(py, lp, p)
+    }
+}
+
+fn running(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    aio::running_loop(py)?.ok_or_else(|| PyRuntimeError::new_err("no running event loop"))
+}
+
+#[pymethods]
+impl Queue {
+    #[new]
+    #[pyo3(signature = (maxsize=0))]
+    fn new(maxsize: i64) -> Self {
+        Queue::create(maxsize, 0)
+    }
+
+    /// asyncio: `await q.put(item)`. queue.Queue: `q.put(item, block=True, timeout=None)`.
+    #[pyo3(signature = (item, block=None, timeout=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        item: Py<PyAny>,
+        block: Option<bool>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        match mode(py, block.is_some() || timeout.is_some())? {
+            Mode::Async(lp) => self.put_async(py, lp, item),
+            Mode::Blocking => {
+                self.put_blocking(py, item, block.unwrap_or(true), timeout)?;
+                Ok(py.None())
+            }
+        }
+    }
+
+    /// asyncio: `await q.get()`. queue.Queue: `q.get(block=True, timeout=None)`.
+    #[pyo3(signature = (block=None, timeout=None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        block: Option<bool>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        match mode(py, block.is_some() || timeout.is_some())? {
+            Mode::Async(lp) => self.get_async(py, lp),
+            Mode::Blocking => self.get_blocking(py, block.unwrap_or(true), timeout),
+        }
+    }
+
+    fn put_nowait(&self, py: Python<'_>, item: Py<PyAny>) -> PyResult<()> {
+        self.put_blocking(py, item, false, None)
+    }
+
+    fn get_nowait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.get_blocking(py, false, None)
+    }
+
+    fn _put_async(&self, py: Python<'_>, item: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        let lp = running(py)?;
+        self.put_async(py, lp, item)
+    }
+
+    fn _get_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let lp = running(py)?;
+        self.get_async(py, lp)
+    }
+
+    #[pyo3(signature = (item, block=true, timeout=None))]
+    fn _put_blocking(
+        &self,
+        py: Python<'_>,
+        item: Py<PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        self.put_blocking(py, item, block, timeout)
+    }
+
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn _get_blocking(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        self.get_blocking(py, block, timeout)
+    }
+
+    /// Marks one item as processed.
+    fn task_done(&self) -> PyResult<()> {
+        self.q
+            .task_done()
+            .map_err(|_| PyValueError::new_err("task_done() called too many times"))
+    }
+
+    /// asyncio: `await q.join()`. queue.Queue: `q.join()` (blocks).
+    fn join(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match mode(py, false)? {
+            Mode::Async(lp) => self.join_async(py, lp),
+            Mode::Blocking => {
+                self._join_blocking(py);
+                Ok(py.None())
+            }
+        }
+    }
+
+    fn _join_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let lp = running(py)?;
+        self.join_async(py, lp)
+    }
+
+    fn _join_blocking(&self, py: Python<'_>) {
+        let q = &self.q;
+        py.detach(|| q.join_blocking());
+    }
+
+    /// Stops puts; getters drain what is left (or, with `immediate`, nothing) then fail.
+    #[pyo3(signature = (immediate=false))]
+    fn shutdown(&self, py: Python<'_>, immediate: bool) {
+        let q = &self.q;
+        // Dropping items needs the GIL: the core drops them after releasing its lock.
+        if self.detach {
+            py.detach(|| q.shutdown(immediate));
+        } else {
+            q.shutdown(immediate);
+        }
+    }
+
+    fn qsize(&self, py: Python<'_>) -> usize {
+        self.run(py, |q| q.len())
+    }
+
+    fn empty(&self, py: Python<'_>) -> bool {
+        self.qsize(py) == 0
+    }
+
+    fn full(&self, py: Python<'_>) -> bool {
+        self.run(py, |q| q.is_full())
+    }
+
+    #[getter]
+    fn maxsize(&self) -> usize {
+        self.q.maxsize()
+    }
+
+    #[getter]
+    fn _unfinished_tasks(&self, py: Python<'_>) -> usize {
+        self.run(py, |q| q.unfinished_tasks())
+    }
+
+    #[getter]
+    fn is_shutdown(&self) -> bool {
+        self.q.is_shutdown()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<aiosync.Queue maxsize={} qsize={}>",
+            self.maxsize(),
+            self.qsize(py)
+        )
+    }
+}
+
+/// A last-in first-out queue.
+#[pyclass(frozen, extends = Queue, subclass, module = "aiosync._aiosync", name = "LifoQueue")]
+pub(crate) struct LifoQueue;
+
+#[pymethods]
+impl LifoQueue {
+    #[new]
+    #[pyo3(signature = (maxsize=0))]
+    fn new(maxsize: i64) -> PyClassInitializer<Self> {
+        PyClassInitializer::from(Queue::create(maxsize, 1)).add_subclass(LifoQueue)
+    }
+}
+
+/// A priority queue: the smallest item (by `<`) comes out first.
+#[pyclass(frozen, extends = Queue, subclass, module = "aiosync._aiosync", name = "PriorityQueue")]
+pub(crate) struct PriorityQueue;
+
+#[pymethods]
+impl PriorityQueue {
+    #[new]
+    #[pyo3(signature = (maxsize=0))]
+    fn new(maxsize: i64) -> PyClassInitializer<Self> {
+        PyClassInitializer::from(Queue::create(maxsize, 2)).add_subclass(PriorityQueue)
+    }
+}

@@ -1,0 +1,91 @@
+"""janus-style views of one Queue: `q.sync_q` (blocking) and `q.async_q` (asyncio)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SyncQueueView:
+    """The `queue.Queue` interface of an aiosync queue (blocking calls)."""
+
+    def __init__(self, q: Any) -> None:
+        self._q = q
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self._q._put_blocking(item, block, timeout)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        return self._q._get_blocking(block, timeout)
+
+    def put_nowait(self, item: Any) -> None:
+        self._q.put_nowait(item)
+
+    def get_nowait(self) -> Any:
+        return self._q.get_nowait()
+
+    def task_done(self) -> None:
+        self._q.task_done()
+
+    def join(self) -> None:
+        self._q._join_blocking()
+
+    def qsize(self) -> int:
+        return self._q.qsize()
+
+    def empty(self) -> bool:
+        return self._q.empty()
+
+    def full(self) -> bool:
+        return self._q.full()
+
+    def shutdown(self, immediate: bool = False) -> None:
+        self._q.shutdown(immediate)
+
+    @property
+    def maxsize(self) -> int:
+        return self._q.maxsize
+
+    @property
+    def unfinished_tasks(self) -> int:
+        return self._q._unfinished_tasks
+
+
+class AsyncQueueView:
+    """The `asyncio.Queue` interface of an aiosync queue (awaitable calls)."""
+
+    def __init__(self, q: Any) -> None:
+        self._q = q
+
+    def put(self, item: Any) -> Any:
+        return self._q._put_async(item)
+
+    def get(self) -> Any:
+        return self._q._get_async()
+
+    def put_nowait(self, item: Any) -> None:
+        self._q.put_nowait(item)
+
+    def get_nowait(self) -> Any:
+        return self._q.get_nowait()
+
+    def task_done(self) -> None:
+        self._q.task_done()
+
+    def join(self) -> Any:
+        return self._q._join_async()
+
+    def qsize(self) -> int:
+        return self._q.qsize()
+
+    def empty(self) -> bool:
+        return self._q.empty()
+
+    def full(self) -> bool:
+        return self._q.full()
+
+    def shutdown(self, immediate: bool = False) -> None:
+        self._q.shutdown(immediate)
+
+    @property
+    def maxsize(self) -> int:
+        return self._q.maxsize
