@@ -388,6 +388,7 @@ impl<T> Queue<T> {
     /// Stores an item whose place (if bounded) is already reserved.
     #[inline]
     fn insert(&self, item: T) -> Result<(), QueueShutDown<T>> {
+        let mut wakers = Wakers::new();
         {
             let mut inner = lock(&self.inner);
             if inner.shutdown {
@@ -399,9 +400,12 @@ impl<T> Queue<T> {
             }
             inner.store.push(item);
             inner.unfinished += 1;
+            // Announced while still under the lock, so a shutdown never finds an item
+            // stored but not yet announced (its getters would give up while it waits);
+            // the wakers run after the lock is released.
+            self.items.release_collect(1, &mut wakers);
         }
-        // Announce the item only once it is stored: a get that holds a permit finds it.
-        self.items.release(1);
+        wakers.wake_all();
         Ok(())
     }
 

@@ -281,12 +281,21 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Whether a writer holds the lock (or it was handed to one that has not run yet).
     pub fn is_write_locked(&self) -> bool {
-        self.sem.available() == 0
+        self.held() == WRITE
     }
 
     /// Whether anyone holds the lock.
     pub fn is_locked(&self) -> bool {
-        self.sem.available() != WRITE
+        self.held() > 0
+    }
+
+    /// Permits held by guards: neither free nor handed to a writer still waiting for more.
+    fn held(&self) -> usize {
+        let free = self.sem.available();
+        if free == WRITE {
+            return 0;
+        }
+        WRITE - free - self.sem.handed_partially()
     }
 
     /// Returns a mutable reference to the value: `&mut self` proves no one holds it.
@@ -542,7 +551,7 @@ impl<'a, T: ?Sized> RwLockUpgradableReadGuard<'a, T> {
     /// assert!(RwLockUpgradableReadGuard::try_upgrade(up).is_ok());
     /// ```
     pub fn try_upgrade(guard: Self) -> Result<RwLockWriteGuard<'a, T>, Self> {
-        if guard.lock.sem.try_take(WRITE - UPGRADABLE) {
+        if guard.lock.sem.try_take_urgent(WRITE - UPGRADABLE) {
             let lock = guard.lock;
             std::mem::forget(guard);
             Ok(RwLockWriteGuard::new(lock))

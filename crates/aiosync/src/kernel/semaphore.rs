@@ -148,11 +148,6 @@ impl RawSemaphore {
         }
     }
 
-    /// Takes `n` free permits ignoring the queue (for an upgrade, which outranks it).
-    pub(crate) fn try_take(&self, n: usize) -> bool {
-        self.take(n)
-    }
-
     /// Takes every free permit, returning how many.
     pub(crate) fn drain(&self) -> usize {
         self.take_up_to(usize::MAX)
@@ -198,11 +193,57 @@ impl RawSemaphore {
     #[cold]
     fn release_slow(&self) {
         let mut wakers = Wakers::new();
-        {
-            let mut list = lock(&self.list);
-            self.dispatch(&mut list, &mut wakers);
-        }
+        self.dispatch_locked(&mut wakers);
         wakers.wake_all();
+    }
+
+    /// Returns `n` permits, collecting the wakers to call instead of calling them: for a
+    /// caller that holds a lock of its own (a waker must never run under a lock).
+    pub(crate) fn release_collect(&self, n: usize, wakers: &mut Wakers) {
+        let prev = self.state.fetch_add(n * ONE, Ordering::AcqRel);
+        if prev & QUEUED != 0 {
+            self.dispatch_locked(wakers);
+        }
+    }
+
+    fn dispatch_locked(&self, wakers: &mut Wakers) {
+        let mut list = lock(&self.list);
+        self.dispatch(&mut list, wakers);
+    }
+
+    /// Permits handed to a queued waiter that is still waiting for the rest (only ever
+    /// the head). They are neither free nor held by a guard.
+    pub(crate) fn handed_partially(&self) -> usize {
+        let list = lock(&self.list);
+        list.head().map_or(0, |h| list[h].got)
+    }
+
+    /// Takes `n` permits ignoring the queue, after taking back a part handed to the head
+    /// (an upgrade outranks every waiter). Returns whether it got them.
+    pub(crate) fn try_take_urgent(&self, n: usize) -> bool {
+        let mut wakers = Wakers::new();
+        let ok = {
+            let mut list = lock(&self.list);
+            self.reclaim_partial(&mut list);
+            let ok = self.take(n);
+            if !ok {
+                // The part taken back goes where it belongs again.
+                self.dispatch(&mut list, &mut wakers);
+            }
+            ok
+        };
+        wakers.wake_all();
+        ok
+    }
+
+    /// Takes back permits handed to the head so far. Caller must hold the list.
+    fn reclaim_partial(&self, list: &mut WaitList) {
+        if let Some(h) = list.head() {
+            let got = std::mem::take(&mut list[h].got);
+            if got > 0 {
+                self.state.fetch_add(got * ONE, Ordering::AcqRel);
+            }
+        }
     }
 
     /// Serves the wait list after permits came back. Caller must hold the list.
@@ -393,16 +434,18 @@ impl Acquire {
                 return Poll::Ready(Ok(()));
             }
             if sem.is_closed() {
-                return Poll::Ready(Err(Closed));
+                // Closed: what is left is drained first come, first served; then refuse.
+                return Poll::Ready(if sem.take(self.n) {
+                    Ok(())
+                } else {
+                    Err(Closed)
+                });
             }
             let was_empty = list.is_empty();
             self.key = if self.urgent {
                 // Permits handed so far to the old head (only the head is ever handed a
                 // part) would be out of reach of the upgrade: take them back.
-                if let Some(h) = list.head() {
-                    let got = std::mem::take(&mut list[h].got);
-                    sem.state.fetch_add(got * ONE, Ordering::AcqRel);
-                }
+                sem.reclaim_partial(&mut list);
                 list.push_front(self.n, cx.waker())
             } else {
                 list.push(self.n, cx.waker())
@@ -419,6 +462,13 @@ impl Acquire {
                     }
                     return Poll::Ready(Ok(()));
                 }
+            } else if sem.available() > 0 {
+                // Queued behind others while permits are free (it may not overtake them):
+                // make sure the ones those permits serve are woken, this one included.
+                let mut wakers = Wakers::new();
+                sem.dispatch(&mut list, &mut wakers);
+                drop(list);
+                wakers.wake_all();
             }
             return Poll::Pending;
         }
@@ -438,6 +488,12 @@ impl Acquire {
                         self.key = NONE;
                         if list.is_empty() {
                             sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                        } else if sem.available() > 0 {
+                            // Permits left over: serve whoever queued after the wake.
+                            let mut wakers = Wakers::new();
+                            sem.dispatch(&mut list, &mut wakers);
+                            drop(list);
+                            wakers.wake_all();
                         }
                         return Poll::Ready(Ok(()));
                     }
