@@ -4,7 +4,7 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release`
 #![cfg(loom)]
 
-use aiosync::{Barrier, Condition, Event, Mutex, Semaphore};
+use aiosync::{Barrier, Condition, Event, Mutex, Queue, RwLock, Semaphore};
 use loom::sync::Arc;
 use loom::thread;
 use std::future::Future;
@@ -168,5 +168,93 @@ fn barrier_two_parties() {
         let mine = loom::future::block_on(b.wait()).unwrap().index();
         let theirs = t.join().unwrap();
         assert_eq!(mine + theirs, 1);
+    });
+}
+
+#[test]
+fn semaphore_two_waiters_one_release_of_two() {
+    both_modes(|| {
+        let s = Arc::new(Semaphore::new(0));
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                thread::spawn(move || s.acquire_blocking().forget())
+            })
+            .collect();
+        s.add_permits(2).unwrap();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(s.available_permits(), 0);
+    });
+}
+
+#[test]
+fn queue_put_and_get_across_threads() {
+    both_modes(|| {
+        let q = Arc::new(Queue::new(1));
+        let q2 = q.clone();
+        let producer = thread::spawn(move || {
+            q2.put_blocking(1u32).unwrap();
+            q2.put_blocking(2u32).unwrap();
+        });
+        let a = q.get_blocking().unwrap();
+        let b = loom::future::block_on(q.get()).unwrap();
+        producer.join().unwrap();
+        assert_eq!((a, b), (1, 2));
+        assert!(q.is_empty());
+    });
+}
+
+#[test]
+fn rwlock_writer_excludes_reader() {
+    both_modes(|| {
+        let l = Arc::new(RwLock::new((0u32, 0u32)));
+        let l2 = l.clone();
+        let w = thread::spawn(move || {
+            let mut g = l2.write_blocking();
+            g.0 += 1;
+            g.1 += 1;
+        });
+        let r = *l.read_blocking();
+        assert_eq!(r.0, r.1);
+        w.join().unwrap();
+        assert_eq!(*l.try_read().unwrap(), (1, 1));
+    });
+}
+
+/// Two waiters of one thread (one task polling two acquires, as one event loop would):
+/// the one queued second must not be left asleep when both permits come back.
+#[test]
+fn semaphore_two_waiters_on_one_thread() {
+    both_modes(|| {
+        let s = Arc::new(Semaphore::new(0));
+        let s2 = s.clone();
+        let t = thread::spawn(move || s2.add_permits(2).unwrap());
+        loom::future::block_on(async {
+            let mut a = pin!(s.acquire());
+            let mut b = pin!(s.acquire());
+            let (mut got_a, mut got_b) = (None, None);
+            std::future::poll_fn(|cx| {
+                if got_a.is_none() {
+                    if let Poll::Ready(g) = a.as_mut().poll(cx) {
+                        got_a = Some(g);
+                    }
+                }
+                if got_b.is_none() {
+                    if let Poll::Ready(g) = b.as_mut().poll(cx) {
+                        got_b = Some(g);
+                    }
+                }
+                if got_a.is_some() && got_b.is_some() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        });
+        t.join().unwrap();
+        assert_eq!(s.available_permits(), 2);
     });
 }
