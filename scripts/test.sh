@@ -17,3 +17,6 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 echo "== Python: build the extension into .venv and run pytest"
 ./scripts/venv.sh
 .venv/bin/python -m pytest -q tests
+
+echo "== Python: type stubs match the extension (mypy.stubtest)"
+.venv/bin/python -m mypy.stubtest aiosync

@@ -44,3 +44,31 @@ def arun():
         return asyncio.run(asyncio.wait_for(coro, timeout))
 
     return run
+
+
+def run_in_thread(fn, *args, **kwargs) -> threading.Thread:
+    """Starts a daemon thread running `fn(*args, **kwargs)`; its result is kept in
+    `t.result` and its exception re-raised by `join_all`."""
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            t.result = fn(*args, **kwargs)  # type: ignore[attr-defined]
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(e)
+
+    t = threading.Thread(target=main, daemon=True)
+    t.errors = errors  # type: ignore[attr-defined]
+    t.result = None  # type: ignore[attr-defined]
+    t.start()
+    return t
+
+
+def wait_until(predicate, timeout: float = DEADLINE, interval: float = 0.001) -> None:
+    """Polls `predicate()` from a thread until it is true; fails after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(interval)

@@ -1,10 +1,9 @@
 import asyncio
 import threading
 
+import aiosync
 import pytest
 from conftest import join_all, run_in_loop_thread
-
-import aiosync
 
 
 def test_threading_api():

@@ -27,7 +27,6 @@ class Condition:
             lock = Lock()
         self._lock = lock
         self._core = _ConditionCore()
-        self._reentrant = isinstance(lock, RLock)
         self.acquire = lock.acquire
         self.release = lock.release
         self.locked = lock.locked
@@ -48,14 +47,16 @@ class Condition:
         return f"<aiosync.Condition [{self._lock!r}, waiters={self._core.waiters}]>"
 
     def _is_owned(self) -> bool:
-        if self._reentrant:
-            return self._lock._is_owned()
-        return self._lock.locked()
+        lock = self._lock
+        if isinstance(lock, RLock):
+            return lock._is_owned()
+        return lock.locked()
 
     def _release_save(self) -> int:
-        if self._reentrant:
-            return self._lock._release_save()
-        self._lock.release()
+        lock = self._lock
+        if isinstance(lock, RLock):
+            return lock._release_save()
+        lock.release()
         return 1
 
     # -- asyncio ---------------------------------------------------------------------

@@ -12,8 +12,9 @@ def _bases(*candidates: type | None) -> tuple[type, ...]:
     return found or (Exception,)
 
 
+# The bases depend on the Python version (asyncio's exist from 3.11 / 3.13 on).
 class BrokenBarrierError(
-    *_bases(getattr(asyncio, "BrokenBarrierError", None), threading.BrokenBarrierError)
+    *_bases(getattr(asyncio, "BrokenBarrierError", None), threading.BrokenBarrierError)  # type: ignore[misc]
 ):
     """A wait on a broken (aborted or reset) Barrier."""
 
@@ -27,6 +28,6 @@ class QueueFull(asyncio.QueueFull, queue.Full):
 
 
 class QueueShutDown(
-    *_bases(getattr(asyncio, "QueueShutDown", None), getattr(queue, "ShutDown", None))
+    *_bases(getattr(asyncio, "QueueShutDown", None), getattr(queue, "ShutDown", None))  # type: ignore[misc]
 ):
     """A put on a shut-down queue, or a get on one that is shut down and empty."""
