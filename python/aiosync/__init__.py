@@ -13,6 +13,7 @@ from ._aiosync import Barrier, BoundedSemaphore, Event, Lock, RLock, Semaphore
 from ._condition import Condition
 from ._errors import BrokenBarrierError, QueueEmpty, QueueFull, QueueShutDown
 from ._rwlock import RWLock
+from ._synchronized import synchronized
 from ._views import AsyncQueueView, SyncQueueView
 
 
@@ -59,4 +60,5 @@ __all__ = [
     "RWLock",
     "Semaphore",
     "SyncQueueView",
+    "synchronized",
 ]

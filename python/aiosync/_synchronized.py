@@ -1,0 +1,519 @@
+"""`synchronized`: "one caller at a time in here", for sync and async code alike.
+
+The locks are aiosync's, so a synchronized object can be used from several threads and
+several event loops at once. Rules follow wrapt's `synchronized` (per-function,
+per-instance, per-class locks, created lazily and at most once), plus: objects with
+`__slots__` work, `reentrant=True` gives a per-task reentrant async lock, a task that
+re-enters its own non-reentrant async lock gets `RuntimeError` at once instead of a
+hang, `shared=True` makes sync and async methods exclude each other, and `timeout=`
+raises `TimeoutError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+import weakref
+from typing import Any, Callable
+
+from ._aiosync import Lock, RLock
+
+_ATTR = "__aiosync_synchronized__"
+_creating = threading.Lock()
+_running_loop = asyncio._get_running_loop
+_current_task = asyncio.current_task
+_REENTERED = (
+    "synchronized async code re-entered by the task that holds its lock; this would "
+    "deadlock (use synchronized(reentrant=True) for a per-task reentrant lock)"
+)
+
+
+class _Box:
+    """The locks of one owner (function, instance or class), made on first use."""
+
+    __slots__ = ("sync", "async_", "async_reentrant", "holder", "__weakref__")
+
+    def __init__(self) -> None:
+        self.sync: RLock | None = None
+        self.async_: Lock | None = None
+        self.async_reentrant: RLock | None = None
+        self.holder: Any = None  # the task holding `async_`
+
+    def sync_lock(self) -> RLock:
+        lock = self.sync
+        if lock is None:
+            with _creating:
+                if self.sync is None:
+                    self.sync = RLock()
+                lock = self.sync
+        return lock
+
+    def async_lock(self) -> Lock:
+        lock = self.async_
+        if lock is None:
+            with _creating:
+                if self.async_ is None:
+                    self.async_ = Lock()
+                lock = self.async_
+        return lock
+
+    def async_rlock(self) -> RLock:
+        lock = self.async_reentrant
+        if lock is None:
+            with _creating:
+                if self.async_reentrant is None:
+                    self.async_reentrant = RLock()
+                lock = self.async_reentrant
+        return lock
+
+
+# Owners that refuse new attributes (`__slots__`, builtins) keep their box here, keyed by
+# id(): freed with the owner through a weakref finalizer, or, if the owner cannot be
+# weakly referenced either, kept only while some call holds or waits for its lock.
+_by_id: dict[int, _Box] = {}
+_users: dict[int, int] = {}
+
+
+def _box_of(owner: Any) -> tuple[_Box, bool]:
+    """The owner's box, and whether it is use-counted (must be `_leave`-d)."""
+    d = getattr(owner, "__dict__", None)
+    if d is not None and not isinstance(owner, type):
+        box = d.get(_ATTR)
+        if box is not None:
+            return box, False
+        with _creating:
+            box = d.get(_ATTR)
+            if box is None:
+                try:
+                    object.__setattr__(owner, _ATTR, _Box())
+                    box = d.get(_ATTR)
+                except (AttributeError, TypeError):
+                    box = None
+        if box is not None:
+            return box, False
+    elif isinstance(owner, type):
+        # Looked up in the class's own namespace: a subclass gets its own lock.
+        box = owner.__dict__.get(_ATTR)
+        if box is not None:
+            return box, False
+        with _creating:
+            box = owner.__dict__.get(_ATTR)
+            if box is None:
+                try:
+                    type.__setattr__(owner, _ATTR, _Box())
+                    box = owner.__dict__.get(_ATTR)
+                except (AttributeError, TypeError):
+                    box = None
+        if box is not None:
+            return box, False
+    key = id(owner)
+    with _creating:
+        box = _by_id.get(key)
+        if box is not None:
+            if key in _users:
+                _users[key] += 1
+                return box, True
+            return box, False
+        box = _by_id[key] = _Box()
+        try:
+            weakref.finalize(owner, _by_id.pop, key, None)
+            return box, False
+        except TypeError:
+            _users[key] = 1
+            return box, True
+
+
+def _leave(owner: Any) -> None:
+    key = id(owner)
+    with _creating:
+        n = _users[key] - 1
+        if n:
+            _users[key] = n
+        else:
+            del _users[key]
+            del _by_id[key]
+
+
+class _Options:
+    __slots__ = ("reentrant", "shared", "timeout", "lock")
+
+    def __init__(
+        self, reentrant: bool, shared: bool, timeout: float | None, lock: Any = None
+    ) -> None:
+        self.reentrant = reentrant
+        self.shared = shared
+        self.timeout = timeout
+        self.lock = lock
+
+
+def _timeout_error(timeout: float) -> TimeoutError:
+    return TimeoutError(f"could not acquire the synchronized lock within {timeout} s")
+
+
+def _acquire_sync(lock: Any, timeout: float | None) -> None:
+    if timeout is None:
+        lock.acquire(True)
+    elif not lock.acquire(True, timeout):
+        raise _timeout_error(timeout)
+
+
+async def _acquire_async(lock: Any, timeout: float | None) -> None:
+    acquire = lock._acquire_async if hasattr(lock, "_acquire_async") else lock.acquire
+    if timeout is None:
+        await acquire()
+        return
+    try:
+        await asyncio.wait_for(acquire(), timeout)
+    except asyncio.TimeoutError:
+        raise _timeout_error(timeout) from None
+
+
+class _Held:
+    """What one async entry holds, to release it afterwards."""
+
+    __slots__ = ("lock", "box")
+
+    def __init__(self, lock: Any, box: _Box | None) -> None:
+        self.lock = lock
+        self.box = box
+
+    def release(self) -> None:
+        if self.box is not None:
+            self.box.holder = None
+        self.lock.release()
+
+
+async def _enter_async(box: _Box, opts: _Options) -> _Held:
+    if opts.lock is not None:
+        await _acquire_async(opts.lock, opts.timeout)
+        return _Held(opts.lock, None)
+    if opts.shared:
+        lock = box.sync_lock()
+        await _acquire_async(lock, opts.timeout)
+        return _Held(lock, None)
+    if opts.reentrant:
+        lock = box.async_rlock()
+        await _acquire_async(lock, opts.timeout)
+        return _Held(lock, None)
+    task = _current_task()
+    if task is not None and box.holder is task:
+        raise RuntimeError(_REENTERED)
+    lock = box.async_lock()
+    await _acquire_async(lock, opts.timeout)
+    box.holder = task
+    return _Held(lock, box)
+
+
+def _sync_lock(box: _Box, opts: _Options) -> Any:
+    return opts.lock if opts.lock is not None else box.sync_lock()
+
+
+def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., Any]:
+    fn_box = _Box()
+    per_object = kind != "function"
+    classmethod_ = kind == "classmethod"
+
+    def box_for(args: tuple[Any, ...]) -> tuple[_Box, Any, bool]:
+        if not per_object:
+            return fn_box, None, False
+        if not args:
+            raise TypeError("a synchronized method needs its self (or cls) argument")
+        owner = args[0]
+        if classmethod_ and not isinstance(owner, type):
+            owner = type(owner)
+        else:
+            # The common case first: an instance whose __dict__ already has its box.
+            d = getattr(owner, "__dict__", None)
+            if d is not None and type(d) is dict:
+                box = d.get(_ATTR)
+                if box is not None:
+                    return box, None, False
+        box, counted = _box_of(owner)
+        return box, owner, counted
+
+    plain = opts.lock is None and not opts.shared and not opts.reentrant and opts.timeout is None
+
+    if inspect.isasyncgenfunction(func):
+
+        @functools.wraps(func)
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            box, owner, counted = box_for(args)
+            try:
+                held = await _enter_async(box, opts)
+                try:
+                    async for item in func(*args, **kwargs):
+                        yield item
+                finally:
+                    held.release()
+            finally:
+                if counted:
+                    _leave(owner)
+
+        return agen_wrapper
+
+    if inspect.iscoroutinefunction(func):
+        if plain:
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                box, owner, counted = box_for(args)
+                if not counted:
+                    # The common case, without the bookkeeping of a use-counted owner.
+                    lock = box.async_ or box.async_lock()
+                    task = _current_task()
+                    if box.holder is task and task is not None:
+                        raise RuntimeError(_REENTERED)
+                    async with lock:
+                        box.holder = task
+                        try:
+                            return await func(*args, **kwargs)
+                        finally:
+                            box.holder = None
+                try:
+                    lock = box.async_ or box.async_lock()
+                    task = _current_task()
+                    if box.holder is task and task is not None:
+                        raise RuntimeError(_REENTERED)
+                    async with lock:
+                        box.holder = task
+                        try:
+                            return await func(*args, **kwargs)
+                        finally:
+                            box.holder = None
+                finally:
+                    if counted:
+                        _leave(owner)
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        async def async_wrapper_opts(*args: Any, **kwargs: Any) -> Any:
+            box, owner, counted = box_for(args)
+            try:
+                held = await _enter_async(box, opts)
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    held.release()
+            finally:
+                if counted:
+                    _leave(owner)
+
+        return async_wrapper_opts
+
+    if opts.lock is None and opts.timeout is None:
+        if per_object and not classmethod_:
+
+            @functools.wraps(func)
+            def method_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                # Inlined fast path: an instance whose __dict__ holds its box already.
+                d = getattr(self, "__dict__", None)
+                box = d.get(_ATTR) if type(d) is dict else None
+                if box is not None:
+                    with box.sync or box.sync_lock():
+                        return func(self, *args, **kwargs)
+                box, counted = _box_of(self)
+                try:
+                    with box.sync or box.sync_lock():
+                        return func(self, *args, **kwargs)
+                finally:
+                    if counted:
+                        _leave(self)
+
+            return method_wrapper
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            box, owner, counted = box_for(args)
+            try:
+                with box.sync or box.sync_lock():
+                    return func(*args, **kwargs)
+            finally:
+                if counted:
+                    _leave(owner)
+
+        return sync_wrapper
+
+    @functools.wraps(func)
+    def sync_wrapper_opts(*args: Any, **kwargs: Any) -> Any:
+        box, owner, counted = box_for(args)
+        try:
+            lock = _sync_lock(box, opts)
+            _acquire_sync(lock, opts.timeout)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                lock.release()
+        finally:
+            if counted:
+                _leave(owner)
+
+    return sync_wrapper_opts
+
+
+def _is_method(func: Callable[..., Any]) -> bool:
+    """Defined in a class body (its qualified name says so)."""
+    qualname = getattr(func, "__qualname__", "")
+    parts = qualname.split(".")
+    return len(parts) > 1 and parts[-2] != "<locals>"
+
+
+class _Context:
+    """`with synchronized(obj):` / `async with synchronized(obj):`."""
+
+    __slots__ = ("_owner", "_opts", "_held", "_sync", "_counted")
+
+    def __init__(self, owner: Any, opts: _Options) -> None:
+        self._owner = owner
+        self._opts = opts
+        self._held: list[Any] = []
+        self._sync: list[Any] = []
+        self._counted: list[bool] = []
+
+    def _box(self) -> _Box:
+        if self._opts.lock is not None:
+            self._counted.append(False)
+            return _Box()  # unused: the given lock is taken
+        box, counted = _box_of(self._owner)
+        self._counted.append(counted)
+        return box
+
+    def _done(self) -> None:
+        if self._counted.pop():
+            _leave(self._owner)
+
+    def __enter__(self) -> Any:
+        box = self._box()
+        lock = _sync_lock(box, self._opts)
+        try:
+            _acquire_sync(lock, self._opts.timeout)
+        except BaseException:
+            self._done()
+            raise
+        self._sync.append(lock)
+        return lock
+
+    def __exit__(self, *exc: Any) -> None:
+        self._sync.pop().release()
+        self._done()
+
+    async def __aenter__(self) -> Any:
+        box = self._box()
+        try:
+            held = await _enter_async(box, self._opts)
+        except BaseException:
+            self._done()
+            raise
+        self._held.append(held)
+        return held.lock
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._held.pop().release()
+        self._done()
+
+
+class _ClassProxy:
+    """A class decorated with `@synchronized`: creating instances takes the class lock,
+    and `with synchronized(C)` takes it too. Everything else goes to the class."""
+
+    def __init__(self, cls: type, opts: _Options) -> None:
+        object.__setattr__(self, "_cls", cls)
+        object.__setattr__(self, "_ctx", _Context(cls, opts))
+        object.__setattr__(self, "__doc__", cls.__doc__)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._ctx:
+            return self._cls(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cls, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._cls, name, value)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, self._cls)
+
+    def __subclasscheck__(self, cls: type) -> bool:
+        return issubclass(cls, self._cls)
+
+    def __mro_entries__(self, bases: tuple[Any, ...]) -> tuple[type]:
+        return (self._cls,)
+
+    def __enter__(self) -> Any:
+        return self._ctx.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+    async def __aenter__(self) -> Any:
+        return await self._ctx.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._ctx.__aexit__(*exc)
+
+    def __repr__(self) -> str:
+        return f"<synchronized {self._cls!r}>"
+
+
+def synchronized(
+    wrapped: Any = None,
+    /,
+    *,
+    reentrant: bool = False,
+    shared: bool = False,
+    timeout: float | None = None,
+) -> Any:
+    """Serialises callers: a decorator for functions, methods and classes, and a context
+    manager for any object.
+
+    - `@synchronized` on a function: one lock per function; on a method: one lock per
+      instance; over `@classmethod` or on a class: one lock per class; on a
+      `@staticmethod`: one lock per function. Locks are created lazily, once.
+    - A sync callable holds a reentrant lock (per thread) for the call. An `async def`
+      (or async generator) holds an aiosync lock inside the coroutine, across its
+      awaits, usable from any event loop and thread.
+    - `with synchronized(obj):` and `async with synchronized(obj):` take the same locks
+      the decorated methods of `obj` take. `synchronized(lock)` for an object with
+      `acquire`/`release` uses that lock.
+    - `reentrant=True`: the async lock is reentrant per task. `shared=True`: sync and
+      async code of one object exclude each other through one lock. `timeout=`: raise
+      `TimeoutError` if the lock cannot be had in time.
+    """
+    opts = _Options(reentrant, shared, timeout)
+    if wrapped is None:
+        return functools.partial(_decorate, opts=opts)
+    return _decorate(wrapped, opts=opts)
+
+
+def _decorate(wrapped: Any, opts: _Options) -> Any:
+    if isinstance(wrapped, _ClassProxy):
+        return _Context(wrapped._cls, opts)
+    if isinstance(wrapped, staticmethod):
+        return staticmethod(_wrap(wrapped.__func__, "function", opts))
+    if isinstance(wrapped, classmethod):
+        return classmethod(_wrap(wrapped.__func__, "classmethod", opts))
+    if isinstance(wrapped, type):
+        return _ClassProxy(wrapped, opts)
+    if inspect.isfunction(wrapped) or inspect.ismethod(wrapped):
+        kind = "method" if inspect.isfunction(wrapped) and _is_method(wrapped) else "function"
+        return _wrap(wrapped, kind, opts)
+    if hasattr(wrapped, "acquire") and hasattr(wrapped, "release") and not callable(wrapped):
+        return _LockContext(wrapped, opts)
+    if callable(wrapped) and not hasattr(wrapped, "__dict__"):
+        return _wrap(wrapped, "function", opts)
+    return _Context(wrapped, opts)
+
+
+class _LockContext(_Context):
+    """`synchronized(lock)`: a context manager and decorator that use `lock` itself."""
+
+    __slots__ = ()
+
+    def __init__(self, lock: Any, opts: _Options) -> None:
+        super().__init__(lock, _Options(opts.reentrant, opts.shared, opts.timeout, lock))
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return _wrap(func, "function", self._opts)
