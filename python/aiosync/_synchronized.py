@@ -200,10 +200,10 @@ async def _enter_async(box: _Box, opts: _Options) -> _Held:
     task = _current_task()
     if task is not None and box.holder is task:
         raise RuntimeError(_REENTERED)
-    lock = box.async_lock()
-    await _acquire_async(lock, opts.timeout)
+    plain = box.async_lock()
+    await _acquire_async(plain, opts.timeout)
     box.holder = task
-    return _Held(lock, box)
+    return _Held(plain, box)
 
 
 def _sync_lock(box: _Box, opts: _Options) -> Any:
