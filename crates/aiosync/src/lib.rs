@@ -11,6 +11,7 @@
 //! | [`Condition`] | a condition variable for [`Mutex`] |
 //! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown` |
 //! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
+//! | [`#[synchronized]`](macro@synchronized), [`synchronized()`] | one caller at a time in a fn or method (a lock per function, object or type), and a guard sharing it |
 //!
 //! Every waiting operation comes in four forms: `x()` returns a future (cancel safe,
 //! runtime-independent), `x_blocking()` parks the thread, `x_blocking_timeout(d)` gives
@@ -58,6 +59,8 @@ mod reentrant;
 mod rwlock;
 mod semaphore;
 mod sync;
+#[cfg(all(feature = "macros", not(loom)))]
+mod synchronized;
 pub mod task;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, ZeroPartiesError};
@@ -77,6 +80,16 @@ pub use semaphore::{
     MAX_PERMITS,
 };
 pub use task::{NoTaskIdError, NotOwnerError, OwnerId};
+// The attribute and the guard-form function share a name: macros have their own namespace.
+#[cfg(all(feature = "macros", not(loom)))]
+pub use aiosync_macros::synchronized;
+#[cfg(all(feature = "macros", not(loom)))]
+#[doc(hidden)]
+pub use synchronized::__private;
+#[cfg(all(feature = "macros", not(loom)))]
+pub use synchronized::{
+    synchronized, Synchronized, SynchronizedAsyncGuard, SynchronizedGuard, SynchronizedLock,
+};
 
 #[cfg(loom)]
 #[doc(hidden)]

@@ -28,6 +28,10 @@ pub(crate) const FAIR_TIMEOUT: Duration = Duration::from_micros(500);
 
 const NIL: usize = usize::MAX;
 
+/// `head_starving` reads the clock on its first asks, then on one ask in `CLOCK_EVERY`.
+const CLOCK_ALWAYS: u32 = 4;
+const CLOCK_EVERY: u32 = 8;
+
 /// A small stable number for the calling OS thread (cheaper than `ThreadId`).
 #[inline]
 pub(crate) fn thread_tag() -> u64 {
@@ -76,6 +80,10 @@ pub(crate) struct Node {
     /// When it was first passed over as the head waiter. Set lazily: a clock read costs
     /// more than an uncontended handoff, and most waiters are served before they need it.
     since: Option<Instant>,
+    /// How often its starvation was asked about since (see `head_starving`).
+    looks: u32,
+    /// Once it starved, it stays so.
+    starving: bool,
     /// Units wanted (permits) — meaning is the primitive's.
     pub(crate) need: usize,
     /// Units already handed over, or a result (barrier index).
@@ -141,18 +149,42 @@ impl WaitList {
     }
 
     /// Whether the head waiter has waited long enough that it must be served next.
-    /// Its clock starts the first time a release or a running thread asks.
+    ///
+    /// Its clock starts the first time a release or a running thread asks. A clock read
+    /// costs more than an uncontended handoff, so once asks come often only some of them
+    /// read it (the timeout is "about" half a millisecond); a verdict of starving sticks.
     pub(crate) fn head_starving(&mut self) -> bool {
         let Some(h) = self.head() else { return false };
-        match self.nodes[h].since {
-            Some(since) => starving(since),
+        let node = &mut self.nodes[h];
+        if node.starving {
+            return true;
+        }
+        match node.since {
+            Some(since) => {
+                node.looks = node.looks.saturating_add(1);
+                // The first few looks always read the clock (releases may be rare); after
+                // that they come fast, and one in CLOCK_EVERY is precise enough.
+                if node.looks > CLOCK_ALWAYS && node.looks % CLOCK_EVERY != 0 && !cfg!(loom) {
+                    return false;
+                }
+                node.starving = starving(since);
+                node.starving
+            }
             None => {
                 let t = now();
-                self.nodes[h].since = Some(t);
+                node.since = Some(t);
                 // Loom models force fairness from the first look.
-                cfg!(loom) && starving(t)
+                node.starving = cfg!(loom) && starving(t);
+                node.starving
             }
         }
+    }
+
+    /// Whether the head waiter is waiting and has not been woken yet.
+    #[inline]
+    pub(crate) fn head_is_waiting(&self) -> bool {
+        self.head()
+            .is_some_and(|h| self.nodes[h].state == NodeState::Waiting)
     }
 
     /// Appends a waiter and returns its key.
@@ -179,6 +211,8 @@ impl WaitList {
             waker: Some(waker.clone()),
             thread,
             since: None,
+            looks: 0,
+            starving: false,
             need,
             got: 0,
             state: NodeState::Waiting,

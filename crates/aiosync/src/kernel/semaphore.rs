@@ -462,9 +462,9 @@ impl Acquire {
                     }
                     return Poll::Ready(Ok(()));
                 }
-            } else if sem.available() > 0 {
-                // Queued behind others while permits are free (it may not overtake them):
-                // make sure the ones those permits serve are woken, this one included.
+            } else if sem.available() > 0 && list.head_is_waiting() {
+                // Queued behind others while permits are free (it may not overtake them),
+                // and no woken head will pass them on: wake the ones they serve.
                 let mut wakers = Wakers::new();
                 sem.dispatch(&mut list, &mut wakers);
                 drop(list);
@@ -488,8 +488,10 @@ impl Acquire {
                         self.key = NONE;
                         if list.is_empty() {
                             sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
-                        } else if sem.available() > 0 {
-                            // Permits left over: serve whoever queued after the wake.
+                        } else if sem.available() > 0 && list.head_is_waiting() {
+                            // Permits left over and the new head was not woken (it queued
+                            // after the wake): serve it. Woken ones pass leftovers on
+                            // themselves, so a woken batch is not walked again per member.
                             let mut wakers = Wakers::new();
                             sem.dispatch(&mut list, &mut wakers);
                             drop(list);
