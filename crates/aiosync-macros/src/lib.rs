@@ -1,0 +1,135 @@
+//! Proc macros of [aiosync](https://docs.rs/aiosync). Use them through that crate
+//! (`aiosync::synchronized`, on by default with its `macros` feature): the code they
+//! generate calls into it.
+
+#![warn(missing_docs, rust_2018_idioms)]
+
+mod synchronized;
+
+/// Lets one caller at a time run the function: a lock taken on entry and released on
+/// return, without a lock for you to declare or store.
+///
+/// | on | the lock is |
+/// | --- | --- |
+/// | a free `fn` / `async fn`, or an associated fn without `self` | one per function |
+/// | a method taking `&self` (also `self: Arc<Self>`, `self: Pin<&Self>`, ...) | one per object, shared with `aiosync::synchronized(&obj)` |
+/// | anything, with `#[synchronized(Type)]` (say `#[synchronized(Self)]`) | one per type, shared with `Synchronized::of_type::<Type>()` |
+///
+/// An attribute sees only the function, not the `impl` around it, so an associated fn
+/// without `self` looks like a free fn and gets its own lock; write
+/// `#[synchronized(Self)]` on each fn that should share the type's lock.
+///
+/// A plain `fn` gets a reentrant lock owned by the calling thread, so a synchronized
+/// method may call another synchronized method of the same object (or itself) without
+/// deadlocking. An `async fn` gets an async lock, taken inside the future and held
+/// across its `.await`s, so the whole body is serialised across tasks of any runtime and
+/// threads; it is not reentrant (an async method awaiting another synchronized async
+/// method of the same object waits for itself). The blocking and async locks of an
+/// object are separate: a sync method and an async method of one object do not exclude
+/// each other.
+///
+/// The lock of an object lives in a global registry keyed by its address and type, only
+/// while someone holds it or waits for it, so there is no field to add and nothing
+/// leaks. An object moved to another address is another object; zero-sized values have
+/// no address of their own, so their "instances" may share one lock.
+///
+/// # Examples
+///
+/// ```
+/// use aiosync::synchronized;
+/// use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+///
+/// #[derive(Default)]
+/// struct Account {
+///     balance: AtomicUsize,
+/// }
+///
+/// impl Account {
+///     // One lock per account: the read and the write cannot interleave with another call.
+///     #[synchronized]
+///     fn deposit(&self, amount: usize) {
+///         let old = self.balance.load(Relaxed);
+///         std::thread::yield_now();
+///         self.balance.store(old + amount, Relaxed);
+///     }
+///
+///     // Reentrant: a synchronized method may call another one on the same thread.
+///     #[synchronized]
+///     fn deposit_twice(&self, amount: usize) {
+///         self.deposit(amount);
+///         self.deposit(amount);
+///     }
+///
+///     // Async: the lock is held across the await.
+///     #[synchronized]
+///     async fn deposit_later(&self, amount: usize) {
+///         let old = self.balance.load(Relaxed);
+///         futures_lite::future::yield_now().await;
+///         self.balance.store(old + amount, Relaxed);
+///     }
+/// }
+///
+/// let account = Account::default();
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| (0..100).for_each(|_| account.deposit_twice(1)));
+///     }
+/// });
+/// assert_eq!(account.balance.load(Relaxed), 800);
+///
+/// futures_lite::future::block_on(account.deposit_later(2));
+/// assert_eq!(account.balance.load(Relaxed), 802);
+///
+/// // A block that shares the lock of the sync methods of `account`:
+/// let _guard = aiosync::synchronized(&account).lock_blocking();
+/// account.deposit(1); // same thread: reentrant
+/// ```
+///
+/// One lock per function, and one per type:
+///
+/// ```
+/// use aiosync::synchronized;
+///
+/// #[synchronized]
+/// fn log_line(line: &str) {
+///     println!("{line}"); // whole lines, never interleaved
+/// }
+///
+/// struct Config;
+///
+/// impl Config {
+///     #[synchronized(Self)]
+///     fn reload() {}
+///
+///     #[synchronized(Self)]
+///     fn save() {} // excludes `reload`: same type, same lock
+/// }
+///
+/// log_line("hello");
+/// Config::reload();
+/// let _guard = aiosync::Synchronized::of_type::<Config>().lock_blocking();
+/// Config::save(); // reentrant on this thread
+/// ```
+///
+/// # Errors at compile time
+///
+/// Where a lock cannot help, the attribute refuses: a method taking `&mut self` (the
+/// borrow checker already makes that call exclusive) or `self` by value (the call owns
+/// the object), a `const fn`, a bodiless trait method, and items that are not functions.
+///
+/// ```compile_fail
+/// struct Counter(u32);
+/// impl Counter {
+///     #[aiosync::synchronized] // error: `&mut self` is already exclusive
+///     fn bump(&mut self) {
+///         self.0 += 1;
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn synchronized(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    synchronized::expand(args.into(), item.into()).into()
+}
