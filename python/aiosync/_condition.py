@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, TypeVar
 
+from . import _aiosync
 from ._aiosync import Lock, RLock, _ConditionCore
 
 T = TypeVar("T")
 
-_running_loop = asyncio._get_running_loop
+_running_loop = _aiosync._running_loop
 
 
 class Condition:
@@ -66,21 +67,26 @@ class Condition:
             raise RuntimeError("cannot wait on un-acquired lock")
         listener = self._core.listen()
         levels = self._release_save()
+        notified = False
         try:
             await listener.wait()
+            notified = True
             return True
         finally:
             # The lock is taken back even if the wait was cancelled, before the
             # cancellation propagates (asyncio.Condition's rule).
             cancelled = None
-            while True:
+            taken = 0
+            while taken < levels:
                 try:
-                    for _ in range(levels):
-                        await self._lock.acquire()
-                    break
+                    await self._lock.acquire()
+                    taken += 1
                 except asyncio.CancelledError as e:
                     cancelled = e
             if cancelled is not None:
+                if notified:
+                    # Notified, then cancelled: the notification goes to the next waiter.
+                    self._core.notify(1)
                 raise cancelled
 
     async def _wait_for_async(self, predicate: Callable[[], T]) -> T:

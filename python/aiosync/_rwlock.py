@@ -6,18 +6,20 @@ import asyncio
 import threading
 from typing import Any
 
+from . import _aiosync
 from ._aiosync import _RwCore, _RwGuard
 
-_running_loop = asyncio._get_running_loop
+_running_loop = _aiosync._running_loop
 
 
 class _Hold:
-    __slots__ = ("reads", "writes", "guard")
+    __slots__ = ("reads", "writes", "guard", "thread")
 
     def __init__(self) -> None:
         self.reads = 0
         self.writes = 0
         self.guard: _RwGuard | None = None
+        self.thread = threading.get_ident()
 
 
 class _Side:
@@ -33,12 +35,23 @@ class _Side:
 
     @property
     def locked(self) -> bool:
-        return self._rw._core.write_locked if self._write else self._rw._core.locked
+        """Writer side: a writer holds it. Reader side: readers hold it (aiorwlock's)."""
+        core = self._rw._core
+        if self._write:
+            return core.write_locked
+        return core.locked and not core.write_locked
 
     def acquire(self, blocking: bool | None = None, timeout: float | None = None) -> Any:
         """asyncio: `await lock.acquire()`. threading: `acquire(blocking=True, timeout=None)`."""
         if blocking is None and timeout is None and _running_loop() is not None:
             return self._rw._acquire_async(self._write)
+        if timeout is not None:
+            if blocking is False:
+                raise ValueError("can't specify a timeout for a non-blocking call")
+            if timeout < 0 and timeout != -1:
+                raise ValueError("timeout value must be a non-negative number")
+            if timeout == -1:
+                timeout = None
         return self._rw._acquire_blocking(self._write, blocking is not False, timeout)
 
     def release(self) -> None:
@@ -134,6 +147,13 @@ class RWLock:
         core = self._core
         guard = core.try_write() if write else core.try_read()
         if guard is None and blocking:
+            if _running_loop() is not None:
+                me = threading.get_ident()
+                if any(h.thread == me and not isinstance(o, int) for o, h in self._holds.items()):
+                    raise RuntimeError(
+                        "a blocking RWLock acquire on the thread whose running event loop "
+                        "holds it (through a task) would deadlock; use `await` instead"
+                    )
             guard = core.write_blocking(timeout) if write else core.read_blocking(timeout)
         if guard is None:
             return False

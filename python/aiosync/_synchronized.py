@@ -18,11 +18,12 @@ import threading
 import weakref
 from typing import Any, Callable
 
+from . import _aiosync
 from ._aiosync import Lock, RLock
 
 _ATTR = "__aiosync_synchronized__"
 _creating = threading.Lock()
-_running_loop = asyncio._get_running_loop
+_running_loop = _aiosync._running_loop
 _current_task = asyncio.current_task
 _REENTERED = (
     "synchronized async code re-entered by the task that holds its lock; this would "

@@ -38,10 +38,42 @@ fn get_running_loop_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     .map(|f| f.bind(py))
 }
 
+thread_local! {
+    // The loop last found running on this thread. Valid while its `_thread_id` is this
+    // thread's ident: a running loop owns its thread, so code here runs inside it.
+    static LAST_LOOP: std::cell::RefCell<Option<Py<PyAny>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The event loop running in this thread, if any.
+///
+/// `asyncio._get_running_loop()` makes a system call on some Python versions (its fork
+/// check), so the last loop seen is cached per thread and checked through `_thread_id`.
 pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+    let ident = unsafe { pyo3::ffi::PyThread_get_thread_ident() } as u64;
+    let cached = LAST_LOOP.with(|c| c.borrow().as_ref().map(|l| l.clone_ref(py)));
+    if let Some(lp) = cached {
+        let lp = lp.into_bound(py);
+        if let Ok(tid) = lp.getattr(intern!(py, "_thread_id")) {
+            if tid.extract::<u64>().ok() == Some(ident) {
+                return Ok(Some(lp));
+            }
+        }
+    }
     let lp = get_running_loop_fn(py)?.call0()?;
-    Ok((!lp.is_none()).then_some(lp))
+    if lp.is_none() {
+        return Ok(None);
+    }
+    LAST_LOOP.with(|c| *c.borrow_mut() = Some(lp.clone().unbind()));
+    Ok(Some(lp))
+}
+
+/// `asyncio._get_running_loop()` for the Python glue, through the same cache.
+#[pyfunction]
+pub(crate) fn _running_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(match running_loop(py)? {
+        Some(lp) => lp.unbind(),
+        None => py.None(),
+    })
 }
 
 /// The current asyncio task (must be called with a running loop).
@@ -70,6 +102,72 @@ pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
+/// A wait timeout in the threading style: `None` is no limit, a negative one is zero
+/// (`threading.Event.wait(-1)` returns at once).
+pub(crate) fn wait_timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(pyo3::exceptions::PyValueError::new_err(
+            "timeout must be a number",
+        )),
+        Some(t) => Ok(Some(
+            Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX),
+        )),
+    }
+}
+
+/// Whether this is the main thread (the one Python delivers signals to).
+fn is_main_thread(py: Python<'_>) -> bool {
+    static MAIN: PyOnceLock<u64> = PyOnceLock::new();
+    let main = *MAIN.get_or_init(py, || {
+        py.import("threading")
+            .and_then(|t| t.call_method0("main_thread"))
+            .and_then(|m| m.getattr("ident"))
+            .and_then(|i| i.extract::<u64>())
+            .unwrap_or(0)
+    });
+    main == unsafe { pyo3::ffi::PyThread_get_thread_ident() } as u64
+}
+
+/// How long a blocking wait on the main thread sleeps between checks for signals.
+const SIGNAL_SLICE: Duration = Duration::from_millis(20);
+
+/// Blocks with the GIL released until `fut` completes or `timeout` passes. On the main
+/// thread it wakes every few milliseconds to run signal handlers (Ctrl-C), keeping its
+/// place in line; if a handler raises, the future is dropped (cancel safe) and the error
+/// propagates.
+pub(crate) fn block<F>(
+    py: Python<'_>,
+    fut: F,
+    timeout: Option<Duration>,
+) -> PyResult<Option<F::Output>>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if !is_main_thread(py) {
+        return Ok(py.detach(|| aiosync::block_on(fut, timeout)));
+    }
+    let mut fut = Box::pin(fut);
+    let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+    loop {
+        let slice = match deadline {
+            Some(d) => d
+                .saturating_duration_since(std::time::Instant::now())
+                .min(SIGNAL_SLICE),
+            None => SIGNAL_SLICE,
+        };
+        let f = fut.as_mut();
+        if let Some(v) = py.detach(move || aiosync::block_on(f, Some(slice))) {
+            return Ok(Some(v));
+        }
+        py.check_signals()?;
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
+
 /// An awaitable that is already done: `await` gives `value` without yielding to the loop.
 #[pyclass(frozen, module = "aiosync._aiosync", name = "_Ready")]
 pub(crate) struct Ready {
@@ -84,11 +182,15 @@ impl Ready {
     fn __iter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
-    fn __next__(&self, py: Python<'_>) -> PyResult<()> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<()>> {
+        // Finishing with None needs no exception object: "exhausted" is enough.
+        if self.value.is_none(py) {
+            return Ok(None);
+        }
         Err(PyStopIteration::new_err((self.value.clone_ref(py),)))
     }
     #[pyo3(signature = (_value=None))]
-    fn send(&self, py: Python<'_>, _value: Option<Py<PyAny>>) -> PyResult<()> {
+    fn send(&self, py: Python<'_>, _value: Option<Py<PyAny>>) -> PyResult<Option<()>> {
         self.__next__(py)
     }
     #[pyo3(signature = (typ, val=None, _tb=None))]
@@ -249,11 +351,20 @@ where
     })
 }
 
-/// Wakes an asyncio task: resolves its future on the loop's thread.
+/// Wakes an asyncio task: resolves its current future on the loop's thread.
+///
+/// The future is made only once a poll returned Pending; a wake that comes before it is
+/// stored is remembered and applied when it is.
 struct LoopWaker {
     event_loop: Py<PyAny>,
-    future: Py<PyAny>,
     thread: u64,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    future: Option<Py<PyAny>>,
+    woken: bool,
 }
 
 fn resolve_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
@@ -276,26 +387,37 @@ fn _resolve(fut: &Bound<'_, PyAny>) -> PyResult<()> {
 
 impl LoopWaker {
     fn wake_now(&self) {
-        Python::attach(|py| {
-            let fut = self.future.bind(py);
-            let r = if thread_tag() == self.thread {
-                // On the loop's own thread (inside a task or callback): resolve directly.
-                _resolve(fut)
-            } else {
-                resolve_fn(py).and_then(|f| {
-                    self.event_loop
-                        .bind(py)
-                        .call_method1(intern!(py, "call_soon_threadsafe"), (f, fut))
-                        .map(drop)
-                })
-            };
-            // A closed loop has no task left to wake.
-            if let Err(e) = r {
-                if !e.is_instance_of::<PyRuntimeError>(py) {
-                    e.write_unraisable(py, None);
+        let fut = {
+            let mut slot = self.slot.lock();
+            match slot.future.take() {
+                Some(f) => f,
+                None => {
+                    slot.woken = true;
+                    return;
                 }
             }
-        })
+        };
+        Python::attach(|py| self.resolve(py, fut.bind(py)))
+    }
+
+    fn resolve(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let r = if thread_tag() == self.thread {
+            // On the loop's own thread (inside a task or callback): resolve directly.
+            _resolve(fut)
+        } else {
+            resolve_fn(py).and_then(|f| {
+                self.event_loop
+                    .bind(py)
+                    .call_method1(intern!(py, "call_soon_threadsafe"), (f, fut))
+                    .map(drop)
+            })
+        };
+        // A closed loop has no task left to wake.
+        if let Err(e) = r {
+            if !e.is_instance_of::<PyRuntimeError>(py) {
+                e.write_unraisable(py, None);
+            }
+        }
     }
 }
 
@@ -338,22 +460,53 @@ impl Waiter {
                 "cannot reuse already awaited aiosync waiter",
             ));
         };
-        let lp = self.event_loop.bind(py);
-        let fut = lp.call_method0(intern!(py, "create_future"))?;
-        let waker = Waker::from(Arc::new(LoopWaker {
+        // First without a waker of its own: most awaits finish at once. The core futures
+        // re-check their state on every poll, so a wake that hits this no-op waker is
+        // seen by the second poll below.
+        let first = inner.poll(py, &mut Context::from_waker(Waker::noop()));
+        let lw = Arc::new(LoopWaker {
             event_loop: self.event_loop.clone_ref(py),
-            future: fut.clone().unbind(),
             thread: thread_tag(),
-        }));
-        match inner.poll(py, &mut Context::from_waker(&waker)) {
+            slot: Mutex::new(Slot::default()),
+        });
+        let polled = match first {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => {
+                let waker = Waker::from(lw.clone());
+                inner.poll(py, &mut Context::from_waker(&waker))
+            }
+        };
+        match polled {
             Poll::Ready(r) => {
                 st.inner = None;
                 drop(st);
-                Err(PyStopIteration::new_err((r?,)))
+                let v = r?;
+                if v.is_none(py) {
+                    return Err(PyStopIteration::new_err(()));
+                }
+                Err(PyStopIteration::new_err((v,)))
             }
             Poll::Pending => {
+                drop(st);
+                let fut = self
+                    .event_loop
+                    .bind(py)
+                    .call_method0(intern!(py, "create_future"))?;
                 // What `Future.__await__` does before it yields: asyncio's Task checks it.
                 fut.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
+                let woken = {
+                    let mut slot = lw.slot.lock();
+                    if slot.woken {
+                        true
+                    } else {
+                        slot.future = Some(fut.clone().unbind());
+                        false
+                    }
+                };
+                if woken {
+                    // Woken between the poll and now: the task should run again at once.
+                    lw.resolve(py, &fut);
+                }
                 Ok(fut.unbind())
             }
         }

@@ -1,6 +1,6 @@
 //! Event, Barrier and the core of Condition.
 
-use crate::aio::{self, mapped, ready_true, timeout_arg};
+use crate::aio::{self, mapped, ready_true, timeout_arg, wait_timeout_arg};
 use crate::errors;
 use crate::locks::{mode, Mode};
 use aiosync::{Barrier as CoreBarrier, Condition as CoreCondition, Event as CoreEvent};
@@ -82,18 +82,11 @@ impl Event {
     }
 
     fn wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let t = timeout_arg(timeout)?;
+        let t = wait_timeout_arg(timeout)?;
         if self.ev.is_set() {
             return Ok(true);
         }
-        let ev = &self.ev;
-        Ok(py.detach(|| match t {
-            None => {
-                ev.wait_blocking();
-                true
-            }
-            Some(d) => ev.wait_blocking_timeout(d),
-        }))
+        Ok(aio::block(py, self.ev.wait(), t)?.is_some())
     }
 }
 
@@ -101,6 +94,8 @@ impl Event {
 #[pyclass(frozen, module = "aiosync._aiosync", name = "Barrier")]
 pub(crate) struct Barrier {
     b: Arc<CoreBarrier>,
+    /// threading.Barrier's `action`: run by the party that completes a round.
+    action: Option<Py<PyAny>>,
     timeout: Option<f64>,
 }
 
@@ -117,14 +112,20 @@ fn wait_result(
 #[pymethods]
 impl Barrier {
     #[new]
-    #[pyo3(signature = (parties, timeout=None))]
-    fn new(parties: i64, timeout: Option<f64>) -> PyResult<Self> {
+    #[pyo3(signature = (parties, action=None, timeout=None))]
+    fn new(
+        py: Python<'_>,
+        parties: i64,
+        action: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
         if parties < 1 {
             return Err(PyValueError::new_err("parties must be >= 1"));
         }
         timeout_arg(timeout)?;
         Ok(Barrier {
             b: Arc::new(CoreBarrier::new(parties as usize)),
+            action: action.filter(|a| !a.is_none(py)),
             timeout,
         })
     }
@@ -159,14 +160,18 @@ impl Barrier {
         aio::ready_none(py).into_any()
     }
 
-    /// Breaks the barrier: current and later waits fail until `reset()`.
-    fn abort(&self) {
+    /// Breaks the barrier: current and later waits fail until `reset()`. In a running
+    /// loop it returns an awaitable, as asyncio's coroutine does.
+    fn abort(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.b.abort();
+        done(py)
     }
 
-    /// Back to the empty state; parties waiting now get BrokenBarrierError.
-    fn reset(&self) {
+    /// Back to the empty state; parties waiting now get BrokenBarrierError. In a running
+    /// loop it returns an awaitable, as asyncio's coroutine does.
+    fn reset(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.b.reset();
+        done(py)
     }
 
     #[getter]
@@ -194,18 +199,35 @@ impl Barrier {
     }
 }
 
+/// `None` for a threading caller, a done awaitable for an asyncio one.
+fn done(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(match aio::running_loop(py)? {
+        Some(_) => aio::ready_none(py).into_any(),
+        None => py.None(),
+    })
+}
+
 impl Barrier {
     fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         aio::waiter(py, lp, mapped(self.b.clone(), |b| b.wait(), wait_result))
     }
 
     fn wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
-        let t = timeout_arg(timeout)?;
+        let t = wait_timeout_arg(timeout)?;
         let b = &self.b;
         let r = py.detach(|| match t {
             None => b.wait_blocking(),
             Some(d) => b.wait_blocking_timeout(d),
         });
+        if let (Ok(w), Some(action)) = (&r, &self.action) {
+            if w.is_leader() {
+                // threading runs the action in one party; if it fails, the barrier breaks.
+                if let Err(e) = action.call0(py) {
+                    self.b.abort();
+                    return Err(e);
+                }
+            }
+        }
         wait_result(py, r)
     }
 }
@@ -280,11 +302,9 @@ impl Listener {
     /// Blocks until notified or the timeout passes; returns whether notified.
     #[pyo3(signature = (timeout=None))]
     fn wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let t = timeout_arg(timeout)?;
+        let t = wait_timeout_arg(timeout)?;
         let mut inner = self.take()?;
-        Ok(py.detach(move || {
-            aiosync::block_on(std::future::poll_fn(|cx| inner.poll_inner(cx)), t).is_some()
-        }))
+        Ok(aio::block(py, std::future::poll_fn(move |cx| inner.poll_inner(cx)), t)?.is_some())
     }
 
     /// Gives up the place in line (passing on a notification it had received).

@@ -1,6 +1,6 @@
 //! Lock, Semaphore, BoundedSemaphore and RLock.
 
-use crate::aio::{self, mapped, ready_none, ready_true, running_loop, timeout_arg};
+use crate::aio::{self, mapped, ready_none, running_loop, timeout_arg};
 use aiosync::{OwnerId, ReentrantMutex, Semaphore as CoreSemaphore};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -104,7 +104,7 @@ impl Permits {
         py: Python<'_>,
         blocking: bool,
         timeout: Option<Duration>,
-        what: &str,
+        check_own_loop: Option<&str>,
     ) -> PyResult<bool> {
         if self.try_acquire() {
             return Ok(true);
@@ -112,25 +112,26 @@ impl Permits {
         if !blocking {
             return Ok(false);
         }
-        // A task of this thread's own running loop holds it: waiting here blocks that
-        // loop, so the holder could never release.
-        if self.holder.load(Ordering::Relaxed) == aio::thread_tag() && running_loop(py)?.is_some() {
-            return Err(PyRuntimeError::new_err(format!(
-                "a blocking {what} acquire on the thread whose running event loop holds it \
-                 would deadlock; use `await` (or `async with`) instead"
-            )));
+        // A lock held by a task of this thread's own running loop: waiting here blocks
+        // that loop, so the holder could never release. (Not for semaphores: any thread
+        // may release one.)
+        if let Some(what) = check_own_loop {
+            if self.holder.load(Ordering::Relaxed) == aio::thread_tag()
+                && running_loop(py)?.is_some()
+            {
+                return Err(PyRuntimeError::new_err(format!(
+                    "a blocking {what} acquire on the thread whose running event loop holds \
+                     it would deadlock; use `await` (or `async with`) instead"
+                )));
+            }
         }
-        let sem = &self.sem;
-        let ok = py.detach(|| match timeout {
-            None => {
-                sem.acquire_blocking().forget();
+        let ok = match aio::block(py, self.sem.acquire(), timeout)? {
+            Some(g) => {
+                g.forget();
                 true
             }
-            Some(d) => sem
-                .acquire_blocking_timeout(d)
-                .map(|g| g.forget())
-                .is_some(),
-        });
+            None => false,
+        };
         if ok {
             self.took();
         }
@@ -162,15 +163,14 @@ impl Lock {
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         match mode(py, blocking.is_some() || timeout.is_some())? {
-            Mode::Async(lp) => {
-                if self.p.try_acquire() {
-                    return Ok(ready_true(py).into_any());
-                }
-                self.p.acquire_async(py, lp, true.into_py_any(py)?)
-            }
+            // Lazy: nothing happens until it is awaited (as an asyncio coroutine), so an
+            // acquire cancelled before it runs cannot leak the lock.
+            Mode::Async(lp) => self.p.acquire_async(py, lp, true.into_py_any(py)?),
             Mode::Blocking => {
                 let (b, t) = blocking_args(blocking, timeout)?;
-                self.p.acquire_blocking(py, b, t, "Lock")?.into_py_any(py)
+                self.p
+                    .acquire_blocking(py, b, t, Some("Lock"))?
+                    .into_py_any(py)
             }
         }
     }
@@ -187,7 +187,7 @@ impl Lock {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.p.acquire_blocking(py, true, None, "Lock")
+        self.p.acquire_blocking(py, true, None, Some("Lock"))
     }
 
     #[pyo3(signature = (*_args))]
@@ -262,17 +262,12 @@ impl Semaphore {
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         match mode(py, blocking.is_some() || timeout.is_some())? {
-            Mode::Async(lp) => {
-                if self.p.try_acquire() {
-                    return Ok(ready_true(py).into_any());
-                }
-                self.p.acquire_async(py, lp, true.into_py_any(py)?)
-            }
+            // Lazy: nothing happens until it is awaited (as an asyncio coroutine), so an
+            // acquire cancelled before it runs cannot leak the lock.
+            Mode::Async(lp) => self.p.acquire_async(py, lp, true.into_py_any(py)?),
             Mode::Blocking => {
                 let (b, t) = blocking_args(blocking, timeout)?;
-                self.p
-                    .acquire_blocking(py, b, t, "Semaphore")?
-                    .into_py_any(py)
+                self.p.acquire_blocking(py, b, t, None)?.into_py_any(py)
             }
         }
     }
@@ -292,9 +287,9 @@ impl Semaphore {
         })
     }
 
-    /// Whether an acquire would have to wait.
+    /// Whether an acquire would have to wait (no permit free, or waiters queued first).
     fn locked(&self) -> bool {
-        self.p.sem.available_permits() == 0
+        self.p.sem.available_permits() == 0 || self.p.sem.has_waiters()
     }
 
     /// Free permits.
@@ -304,7 +299,7 @@ impl Semaphore {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.p.acquire_blocking(py, true, None, "Semaphore")
+        self.p.acquire_blocking(py, true, None, None)
     }
 
     #[pyo3(signature = (*_args))]
@@ -374,6 +369,8 @@ fn thread_owner() -> OwnerId {
 #[pyclass(frozen, module = "aiosync._aiosync", name = "RLock")]
 pub(crate) struct RLock {
     m: Arc<ReentrantMutex<()>>,
+    /// Thread of the last acquirer, to refuse a blocking wait that could never succeed.
+    holder_thread: Arc<AtomicU64>,
 }
 
 impl RLock {
@@ -386,17 +383,38 @@ impl RLock {
         let me = thread_owner();
         if let Some(g) = self.m.try_lock_as(me) {
             std::mem::forget(g);
+            self.took();
             return Ok(true);
         }
         if !blocking {
             return Ok(false);
         }
-        let m = &self.m;
-        Ok(py.detach(|| {
-            m.lock_blocking_as(me, timeout)
-                .map(std::mem::forget)
-                .is_some()
-        }))
+        // Held by a task of this thread's own running loop: waiting would block the loop
+        // that must release it.
+        if self.holder_thread.load(Ordering::Relaxed) == aio::thread_tag()
+            && running_loop(py)?.is_some()
+        {
+            return Err(PyRuntimeError::new_err(
+                "a blocking RLock acquire on the thread whose running event loop holds it \
+                 (through a task) would deadlock; use `await` (or `async with`) instead",
+            ));
+        }
+        let ok = match aio::block(py, self.m.lock_as(me), timeout)? {
+            Some(r) => {
+                std::mem::forget(r.expect("an explicit owner needs no task identity"));
+                true
+            }
+            None => false,
+        };
+        if ok {
+            self.took();
+        }
+        Ok(ok)
+    }
+
+    fn took(&self) {
+        self.holder_thread
+            .store(aio::thread_tag(), Ordering::Relaxed);
     }
 
     fn acquire_async(
@@ -404,12 +422,17 @@ impl RLock {
         py: Python<'_>,
         lp: Bound<'_, PyAny>,
         value: Py<PyAny>,
+        eager: bool,
     ) -> PyResult<Py<PyAny>> {
         let me = task_owner(py, &lp)?;
-        if let Some(g) = self.m.try_lock_as(me) {
-            std::mem::forget(g);
-            return Ok(aio::ready(py, value)?.into_any());
+        if eager {
+            if let Some(g) = self.m.try_lock_as(me) {
+                std::mem::forget(g);
+                self.took();
+                return Ok(aio::ready(py, value)?.into_any());
+            }
         }
+        let holder = self.holder_thread.clone();
         aio::waiter(
             py,
             lp,
@@ -418,6 +441,7 @@ impl RLock {
                 move |m| m.lock_as(me),
                 move |py, r| {
                     std::mem::forget(r.expect("an explicit owner needs no task identity"));
+                    holder.store(aio::thread_tag(), Ordering::Relaxed);
                     Ok(value.clone_ref(py))
                 },
             ),
@@ -446,6 +470,7 @@ impl RLock {
     fn new() -> Self {
         RLock {
             m: Arc::new(ReentrantMutex::new(())),
+            holder_thread: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -459,7 +484,7 @@ impl RLock {
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         match mode(py, blocking.is_some() || timeout.is_some())? {
-            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?),
+            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?, false),
             Mode::Blocking => {
                 let (b, t) = blocking_args(blocking, timeout)?;
                 self.acquire_blocking(py, b, t)?.into_py_any(py)
@@ -512,7 +537,7 @@ impl RLock {
 
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = running_loop(py)?.ok_or_else(no_loop)?;
-        self.acquire_async(py, lp, py.None())
+        self.acquire_async(py, lp, py.None(), true)
     }
 
     #[pyo3(signature = (*_args))]

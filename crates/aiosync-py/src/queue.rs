@@ -53,6 +53,16 @@ pub(crate) struct Queue {
     detach: bool,
 }
 
+/// queue.Queue's timeout rule: None waits forever, a negative one is an error.
+fn queue_timeout(timeout: Option<f64>) -> PyResult<Option<std::time::Duration>> {
+    match timeout {
+        Some(t) if t < 0.0 => Err(PyValueError::new_err(
+            "'timeout' must be a non-negative number",
+        )),
+        t => timeout_arg(t),
+    }
+}
+
 fn shut_down(py: Python<'_>) -> PyErr {
     errors::queue_shut_down(py, "queue is shut down")
 }
@@ -81,6 +91,8 @@ impl Queue {
         }
     }
 
+    /// Lazy, like asyncio's coroutines: nothing happens until it is awaited, so a put or
+    /// get cancelled before it runs neither inserts nor loses an item.
     fn put_async(
         &self,
         py: Python<'_>,
@@ -88,12 +100,6 @@ impl Queue {
         item: Py<PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let item = PyOrd(item);
-        // The fast path first: most puts find room.
-        let item = match self.run(py, |q| q.try_put(item)) {
-            Ok(()) => return Ok(aio::ready_none(py).into_any()),
-            Err(TryPutError::ShutDown(_)) => return Err(shut_down(py)),
-            Err(TryPutError::Full(item)) => item,
-        };
         let p = mapped_with(
             self.q.clone(),
             move |q| q.put(item),
@@ -107,11 +113,6 @@ impl Queue {
     }
 
     fn get_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match self.run(py, |q| q.try_get()) {
-            Ok(v) => return Ok(aio::ready(py, v.0)?.into_any()),
-            Err(TryGetError::ShutDown) => return Err(shut_down(py)),
-            Err(TryGetError::Empty) => {}
-        }
         let p = mapped_with(
             self.q.clone(),
             |q| q.get(),
@@ -131,18 +132,15 @@ impl Queue {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let t = timeout_arg(timeout)?;
-        let item = PyOrd(item);
-        let q = &self.q;
-        let r = if !block {
-            self.run(py, |q| q.try_put(item))
-        } else {
-            py.detach(|| match t {
-                None => q
-                    .put_blocking(item)
-                    .map_err(|QueueShutDown(v)| TryPutError::ShutDown(v)),
-                Some(d) => q.put_blocking_timeout(item, d),
-            })
+        let t = queue_timeout(timeout)?;
+        let r = match self.run(py, |q| q.try_put(PyOrd(item))) {
+            // The put future keeps the item: only a completed put inserts it.
+            Err(TryPutError::Full(item)) if block => match aio::block(py, self.q.put(item), t)? {
+                Some(Ok(())) => Ok(()),
+                Some(Err(_)) => return Err(shut_down(py)),
+                None => return Err(errors::queue_full(py, "queue is full")),
+            },
+            r => r,
         };
         match r {
             Ok(()) => Ok(()),
@@ -157,15 +155,14 @@ impl Queue {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        let t = timeout_arg(timeout)?;
-        let q = &self.q;
-        let r = if !block {
-            self.run(py, |q| q.try_get())
-        } else {
-            py.detach(|| match t {
-                None => q.get_blocking().map_err(|_| TryGetError::ShutDown),
-                Some(d) => q.get_blocking_timeout(d),
-            })
+        let t = queue_timeout(timeout)?;
+        let r = match self.run(py, |q| q.try_get()) {
+            Err(TryGetError::Empty) if block => match aio::block(py, self.q.get(), t)? {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(_)) => Err(TryGetError::ShutDown),
+                None => Err(TryGetError::Empty),
+            },
+            r => r,
         };
         match r {
             Ok(v) => Ok(v.0),
@@ -175,11 +172,15 @@ impl Queue {
     }
 
     fn join_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if self.q.unfinished_tasks() == 0 {
+        if self.run(py, |q| q.unfinished_tasks()) == 0 {
             return Ok(aio::ready_none(py).into_any());
         }
-        let p: Box<dyn PyPoll> =
-            mapped_with(self.q.clone(), |q| q.join(), |py, ()| Ok(py.None()), false);
+        let p: Box<dyn PyPoll> = mapped_with(
+            self.q.clone(),
+            |q| q.join(),
+            |py, ()| Ok(py.None()),
+            self.detach,
+        );
         aio::waiter(py, lp, p)
     }
 }
@@ -268,9 +269,8 @@ impl Queue {
     }
 
     /// Marks one item as processed.
-    fn task_done(&self) -> PyResult<()> {
-        self.q
-            .task_done()
+    fn task_done(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |q| q.task_done())
             .map_err(|_| PyValueError::new_err("task_done() called too many times"))
     }
 
@@ -279,7 +279,7 @@ impl Queue {
         match mode(py, false)? {
             Mode::Async(lp) => self.join_async(py, lp),
             Mode::Blocking => {
-                self._join_blocking(py);
+                self._join_blocking(py)?;
                 Ok(py.None())
             }
         }
@@ -290,9 +290,9 @@ impl Queue {
         self.join_async(py, lp)
     }
 
-    fn _join_blocking(&self, py: Python<'_>) {
-        let q = &self.q;
-        py.detach(|| q.join_blocking());
+    fn _join_blocking(&self, py: Python<'_>) -> PyResult<()> {
+        aio::block(py, self.q.join(), None)?;
+        Ok(())
     }
 
     /// Stops puts; getters drain what is left (or, with `immediate`, nothing) then fail.

@@ -112,6 +112,12 @@ impl Semaphore {
         self.sem.available()
     }
 
+    /// Whether acquires are queued (then a new acquire waits even if permits are free:
+    /// they are on their way to the queued ones).
+    pub fn has_waiters(&self) -> bool {
+        self.sem.has_waiters()
+    }
+
     /// The bound given to [`Semaphore::bounded`], if any.
     pub fn bound(&self) -> Option<usize> {
         (self.bound != MAX_PERMITS).then_some(self.bound)

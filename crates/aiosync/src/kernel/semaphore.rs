@@ -72,6 +72,12 @@ impl RawSemaphore {
         }
     }
 
+    /// Whether the wait list holds anyone.
+    #[inline]
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.state.load(Ordering::Acquire) & QUEUED != 0
+    }
+
     #[inline]
     pub(crate) fn available(&self) -> usize {
         self.state.load(Ordering::Acquire) / ONE
