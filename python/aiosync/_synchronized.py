@@ -16,7 +16,7 @@ import functools
 import inspect
 import threading
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, overload
 
 from . import _aiosync
 from ._aiosync import Lock, RLock
@@ -457,6 +457,35 @@ class _ClassProxy:
 
     def __repr__(self) -> str:
         return f"<synchronized {self._cls!r}>"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def synchronized(wrapped: F, /) -> F: ...
+
+
+@overload
+def synchronized(
+    wrapped: None = None,
+    /,
+    *,
+    reentrant: bool = False,
+    shared: bool = False,
+    timeout: float | None = None,
+) -> Callable[[F], F]: ...
+
+
+@overload
+def synchronized(
+    wrapped: Any,
+    /,
+    *,
+    reentrant: bool = False,
+    shared: bool = False,
+    timeout: float | None = None,
+) -> Any: ...
 
 
 def synchronized(
