@@ -22,9 +22,11 @@ __all__ = [
     "_Ready",
     "_Waiter",
     "_running_loop",
+    "_current_task",
 ]
 
 def _running_loop() -> Any: ...
+def _current_task() -> Any: ...
 
 @final
 class _Ready:

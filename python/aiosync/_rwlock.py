@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -10,6 +9,7 @@ from . import _aiosync
 from ._aiosync import _RwCore, _RwGuard
 
 _running_loop = _aiosync._running_loop
+_current_task = _aiosync._current_task
 
 
 class _Hold:
@@ -102,11 +102,8 @@ class RWLock:
 
     @staticmethod
     def _owner() -> Any:
-        if _running_loop() is not None:
-            task = asyncio.current_task()
-            if task is not None:
-                return task
-        return threading.get_ident()
+        task = _current_task()
+        return task if task is not None else threading.get_ident()
 
     def _reenter(self, owner: Any, write: bool) -> bool:
         """Counts a nested acquire the owner's current hold already covers."""

@@ -24,7 +24,7 @@ from ._aiosync import Lock, RLock
 _ATTR = "__aiosync_synchronized__"
 _creating = threading.Lock()
 _running_loop = _aiosync._running_loop
-_current_task = asyncio.current_task
+_current_task = _aiosync._current_task
 _REENTERED = (
     "synchronized async code re-entered by the task that holds its lock; this would "
     "deadlock (use synchronized(reentrant=True) for a per-task reentrant lock)"
@@ -256,6 +256,49 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
 
     if inspect.iscoroutinefunction(func):
         if plain:
+
+            if per_object and not classmethod_:
+
+                @functools.wraps(func)
+                async def async_method_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    # Inlined fast path: an instance whose __dict__ holds its box already.
+                    d = getattr(self, "__dict__", None)
+                    box = d.get(_ATTR) if type(d) is dict else None
+                    if box is None:
+                        return await async_wrapper(self, *args, **kwargs)
+                    lock = box.async_ or box.async_lock()
+                    task = _current_task()
+                    if box.holder is task and task is not None:
+                        raise RuntimeError(_REENTERED)
+                    async with lock:
+                        box.holder = task
+                        try:
+                            return await func(self, *args, **kwargs)
+                        finally:
+                            box.holder = None
+
+                @functools.wraps(func)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    return await _async_plain(args, kwargs)
+
+                async def _async_plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                    box, owner, counted = box_for(args)
+                    try:
+                        lock = box.async_ or box.async_lock()
+                        task = _current_task()
+                        if box.holder is task and task is not None:
+                            raise RuntimeError(_REENTERED)
+                        async with lock:
+                            box.holder = task
+                            try:
+                                return await func(*args, **kwargs)
+                            finally:
+                                box.holder = None
+                    finally:
+                        if counted:
+                            _leave(owner)
+
+                return async_method_wrapper
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -67,6 +67,16 @@ pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>>
     Ok(Some(lp))
 }
 
+/// `asyncio.current_task()` for the Python glue, with the cached loop lookup (None
+/// outside a running loop or task).
+#[pyfunction]
+pub(crate) fn _current_task(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(match running_loop(py)? {
+        Some(lp) => current_task(py, &lp)?.unbind(),
+        None => py.None(),
+    })
+}
+
 /// `asyncio._get_running_loop()` for the Python glue, through the same cache.
 #[pyfunction]
 pub(crate) fn _running_loop(py: Python<'_>) -> PyResult<Py<PyAny>> {

@@ -27,6 +27,7 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rwlock::RwGuard>()?;
     m.add_class::<aio::Ready>()?;
     m.add_function(wrap_pyfunction!(aio::_running_loop, m)?)?;
+    m.add_function(wrap_pyfunction!(aio::_current_task, m)?)?;
     m.add_class::<aio::Waiter>()?;
     Ok(())
 }
