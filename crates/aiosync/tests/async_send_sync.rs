@@ -27,6 +27,8 @@
 #![allow(dead_code, unreachable_code, unused_variables)]
 #![allow(clippy::diverging_sub_expression, clippy::let_unit_value)]
 
+mod common;
+
 use aiosync::task::{self, OwnerId, Scoped};
 use aiosync::{
     Acquire, AcquireArc, Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, Condition,
@@ -35,11 +37,11 @@ use aiosync::{
     ReentrantMutexGuard, ReentrantMutexGuardArc, Semaphore, SemaphoreGuard, SemaphoreGuardArc,
     ZeroPartiesError,
 };
+use common::*;
 use std::cell::Cell;
 use std::marker::PhantomPinned;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 type Ready<T> = std::future::Ready<T>;
 
@@ -239,13 +241,6 @@ assert_expr!(u: () => task::scope(std::future::ready(Rc::new(1))) => NotSend, No
 
 // ---------------------------------------------------------------------------------------
 // and for real: the futures and guards in spawned tokio tasks
-
-/// Runs `fut`, failing the test if it takes longer than ten seconds.
-async fn within<F: std::future::Future>(fut: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("async test did not finish in time")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guards_held_across_await_in_spawned_tasks() {

@@ -2,35 +2,20 @@
 //! per round (threads, tasks and both), abort / reset, cancellation while filling, and
 //! a blocking timeout breaking the barrier.
 
+mod common;
+
 use aiosync::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, ZeroPartiesError};
-use std::future::Future;
+use common::*;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Every wait in this file that could hang fails after this long instead.
-const LIMIT: Duration = Duration::from_secs(10);
 
 type WaitOutput = Result<BarrierWaitResult, BrokenBarrierError>;
 
 // ---------------------------------------------------------------------------------------
 // helpers
-
-/// A waker that counts how often it was woken.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// A hand-polled `BarrierWait` with its own counting waker.
 struct Party<'a> {
@@ -41,8 +26,7 @@ struct Party<'a> {
 
 impl<'a> Party<'a> {
     fn new(b: &'a Barrier) -> Party<'a> {
-        let count = Arc::new(CountingWaker::default());
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         Party {
             count,
             waker,
@@ -60,13 +44,11 @@ impl<'a> Party<'a> {
     }
 
     fn poll(&mut self) -> Poll<WaitOutput> {
-        self.fut
-            .as_mut()
-            .poll(&mut Context::from_waker(&self.waker))
+        poll(self.fut.as_mut(), &self.waker)
     }
 
     fn wakes(&self) -> usize {
-        self.count.0.load(Ordering::SeqCst)
+        wakes(&self.count)
     }
 
     fn ready(&mut self) -> WaitOutput {
@@ -75,45 +57,6 @@ impl<'a> Party<'a> {
             Poll::Pending => panic!("party should be done"),
         }
     }
-}
-
-/// A thread whose result is awaited for at most [`LIMIT`].
-struct Bounded<T> {
-    rx: mpsc::Receiver<T>,
-    handle: thread::JoinHandle<()>,
-}
-
-fn spawn_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Bounded { rx, handle }
-}
-
-impl<T> Bounded<T> {
-    fn join(self) -> T {
-        match self.rx.recv_timeout(LIMIT) {
-            Ok(v) => {
-                self.handle.join().expect("thread panicked after sending");
-                v
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("thread ended without a result"),
-            },
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("thread did not finish within {LIMIT:?}")
-            }
-        }
-    }
-}
-
-/// Runs `fut`, failing the test if it takes longer than [`LIMIT`].
-async fn within<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(LIMIT, fut)
-        .await
-        .expect("async test did not finish in time")
 }
 
 /// Waits until `cond` holds (checked every millisecond), failing after [`LIMIT`]. Used

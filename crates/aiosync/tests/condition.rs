@@ -2,95 +2,19 @@
 //! notifications not stored, a cancelled notified waiter passing its notification on,
 //! timeouts, predicates, and a producer/consumer mixing threads and tokio tasks.
 
+mod common;
+
 use aiosync::{Condition, ConditionWait, Mutex, MutexGuard};
+use common::*;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread;
+use std::task::Poll;
 use std::time::{Duration, Instant};
-
-/// Every wait in this file that could hang fails after this long instead.
-const LIMIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // helpers
-
-/// A waker that counts how often it was woken.
-#[derive(Default)]
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref()
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// One counting waker, to poll one future by hand.
-struct Probe {
-    count: Arc<CountingWaker>,
-    waker: Waker,
-}
-
-impl Probe {
-    fn new() -> Probe {
-        let count = Arc::new(CountingWaker::default());
-        let waker = Waker::from(count.clone());
-        Probe { count, waker }
-    }
-
-    fn wakes(&self) -> usize {
-        self.count.0.load(Ordering::SeqCst)
-    }
-
-    fn poll<F: Future>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
-        fut.poll(&mut Context::from_waker(&self.waker))
-    }
-}
-
-/// A thread whose result is awaited for at most [`LIMIT`].
-struct Bounded<T> {
-    rx: mpsc::Receiver<T>,
-    handle: thread::JoinHandle<()>,
-}
-
-fn spawn_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    Bounded { rx, handle }
-}
-
-impl<T> Bounded<T> {
-    fn join(self) -> T {
-        match self.rx.recv_timeout(LIMIT) {
-            Ok(v) => {
-                self.handle.join().expect("thread panicked after sending");
-                v
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.join() {
-                Err(panic) => std::panic::resume_unwind(panic),
-                Ok(()) => unreachable!("thread ended without a result"),
-            },
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("thread did not finish within {LIMIT:?}")
-            }
-        }
-    }
-}
-
-/// Runs `fut`, failing the test if it takes longer than [`LIMIT`].
-async fn within<F: Future>(fut: F) -> F::Output {
-    tokio::time::timeout(LIMIT, fut)
-        .await
-        .expect("async test did not finish in time")
-}
 
 /// A hand-polled condition waiter.
 struct Waiter<'a, T> {

@@ -3,89 +3,23 @@
 //! cancellation storms that must neither lose nor duplicate an item, and one queue shared
 //! by OS threads and tokio tasks at once.
 
+mod common;
+
 use aiosync::{Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
+use common::*;
 use futures_lite::future::{block_on, poll_once};
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Every wait in this file is bounded by this: a hang fails instead of stalling.
-const LIMIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// A waker that counts how often it was woken.
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let c = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    (c.clone(), Waker::from(c))
-}
-
-fn wakes(c: &CountingWaker) -> usize {
-    c.0.load(Ordering::SeqCst)
-}
-
-fn poll<F: Future>(f: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(w))
-}
-
-#[track_caller]
-fn ready<F: Future>(f: Pin<&mut F>, w: &Waker) -> F::Output {
-    match poll(f, w) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("future expected to be ready is pending"),
-    }
-}
-
-#[track_caller]
-fn pending<F: Future>(f: Pin<&mut F>, w: &Waker) {
-    assert!(
-        poll(f, w).is_pending(),
-        "future expected to be pending is ready"
-    );
-}
-
-/// Joins `h`, failing the test if it has not finished within `limit`.
-#[track_caller]
-fn join_within<T>(h: thread::JoinHandle<T>, limit: Duration) -> T {
-    let deadline = Instant::now() + limit;
-    while !h.is_finished() {
-        assert!(
-            Instant::now() < deadline,
-            "thread did not finish within {limit:?}"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
-    h.join().expect("thread panicked")
-}
-
-/// Runs `f` on a fresh multi-thread tokio runtime, failing after `LIMIT`.
-fn run_mt<F: Future>(workers: usize, f: F) -> F::Output {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async { tokio::time::timeout(LIMIT, f).await })
-        .expect("async test timed out")
-}
 
 /// A small deterministic pseudo-random generator (xorshift64*).
 struct Rng(u64);

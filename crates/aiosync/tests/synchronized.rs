@@ -4,7 +4,10 @@
 //! The tests take one file-wide lock in turn, so each can check that the global registry
 //! is empty when it ends.
 
+mod common;
+
 use aiosync::{synchronized, Synchronized};
+use common::{runtime, LIMIT};
 use futures_lite::future::{block_on, poll_once};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -12,8 +15,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Long enough that a call that should finish does, on a loaded machine.
-const FINISHES: Duration = Duration::from_secs(10);
 /// How long a call that must stay blocked is watched (it cannot finish, whatever the load).
 const BLOCKED: Duration = Duration::from_millis(50);
 
@@ -61,14 +62,6 @@ fn hammer(f: impl Fn() + Sync) {
     });
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 // ---- per function ----
 
 static FREE_COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -105,7 +98,7 @@ fn free_fn_excludes_threads() {
 #[test]
 fn free_async_fn_holds_its_lock_across_awaits() {
     let _s = serial();
-    runtime().block_on(async {
+    runtime(4).block_on(async {
         let tasks: Vec<_> = (0..THREADS)
             .map(|_| {
                 tokio::spawn(async {
@@ -127,7 +120,7 @@ fn free_async_fn_holds_its_lock_across_awaits() {
 fn free_fn_is_reentrant() {
     let _s = serial();
     let mut done = on_thread(|| factorial(10));
-    assert_eq!(done(FINISHES), Some(3_628_800));
+    assert_eq!(done(LIMIT), Some(3_628_800));
 }
 
 // ---- per object ----
@@ -181,7 +174,7 @@ fn method_excludes_threads_on_one_object() {
 fn async_method_excludes_tasks_on_one_object() {
     let _s = serial();
     let c = Arc::new(Counter::default());
-    runtime().block_on(async {
+    runtime(4).block_on(async {
         let tasks: Vec<_> = (0..THREADS)
             .map(|_| {
                 let c = c.clone();
@@ -214,7 +207,7 @@ fn arc_receiver_locks_the_object() {
     let mut done = on_thread(move || c2.add_arc());
     assert_eq!(done(BLOCKED), None);
     drop(guard);
-    assert_eq!(done(FINISHES), Some(THREADS * CALLS + 1));
+    assert_eq!(done(LIMIT), Some(THREADS * CALLS + 1));
     assert_registry_empty();
 }
 
@@ -227,7 +220,7 @@ fn two_objects_do_not_exclude_each_other() {
 
     let b2 = b.clone();
     let mut other = on_thread(move || b2.add());
-    assert_eq!(other(FINISHES), Some(()), "b waited for a's lock");
+    assert_eq!(other(LIMIT), Some(()), "b waited for a's lock");
     assert_eq!(b.n.load(Relaxed), 1);
 
     let a2 = a.clone();
@@ -239,7 +232,7 @@ fn two_objects_do_not_exclude_each_other() {
     );
     assert_eq!(a.n.load(Relaxed), 0);
     drop(held);
-    assert_eq!(same(FINISHES), Some(()));
+    assert_eq!(same(LIMIT), Some(()));
     assert_eq!(a.n.load(Relaxed), 1);
     assert_registry_empty();
 }
@@ -255,7 +248,7 @@ fn guard_form_excludes_other_threads_and_times_out() {
             .lock_blocking_timeout(Duration::from_millis(5))
             .is_none()
     });
-    assert_eq!(other(FINISHES), Some(true));
+    assert_eq!(other(LIMIT), Some(true));
     // The timed-out waiter left the registry; the holder is still in it.
     assert_eq!(aiosync::__private::registry_len(), 1);
     drop(held);
@@ -285,7 +278,7 @@ fn async_guard_form_shares_the_async_methods_lock() {
 fn async_guard_is_send_across_awaits_on_a_multi_thread_runtime() {
     let _s = serial();
     let c = Arc::new(Counter::default());
-    runtime().block_on(async {
+    runtime(4).block_on(async {
         let tasks: Vec<_> = (0..THREADS)
             .map(|_| {
                 let c = c.clone();
@@ -316,7 +309,7 @@ fn sync_methods_are_reentrant() {
         c2.add_twice(); // under the guard form, too
     });
     assert_eq!(
-        done(FINISHES),
+        done(LIMIT),
         Some(()),
         "nested synchronized calls deadlocked"
     );
@@ -405,15 +398,11 @@ fn per_type_lock_excludes_and_is_shared_by_the_types_fns() {
 
     let held = Synchronized::of_type::<Config>().lock_blocking();
     let mut other_type = on_thread(Other::touch);
-    assert_eq!(
-        other_type(FINISHES),
-        Some(()),
-        "another type's lock was taken"
-    );
+    assert_eq!(other_type(LIMIT), Some(()), "another type's lock was taken");
     let mut same_type = on_thread(Config::add_via_other);
     assert_eq!(same_type(BLOCKED), None, "Config's lock did not exclude");
     drop(held);
-    assert_eq!(same_type(FINISHES), Some(()));
+    assert_eq!(same_type(LIMIT), Some(()));
     assert_registry_empty();
 }
 
@@ -421,7 +410,7 @@ fn per_type_lock_excludes_and_is_shared_by_the_types_fns() {
 fn per_type_async_lock() {
     let _s = serial();
     CONFIG_COUNT.store(0, Relaxed);
-    runtime().block_on(async {
+    runtime(4).block_on(async {
         let tasks: Vec<_> = (0..THREADS)
             .map(|_| {
                 tokio::spawn(async {
@@ -495,8 +484,8 @@ fn a_panicking_method_releases_its_lock() {
     assert!(std::thread::spawn(move || b2.explode()).join().is_err());
     assert_registry_empty();
     let b3 = bomb.clone();
-    let mut again = on_thread(move || synchronized(&*b3).lock_blocking_timeout(FINISHES).is_some());
-    assert_eq!(again(FINISHES), Some(true));
+    let mut again = on_thread(move || synchronized(&*b3).lock_blocking_timeout(LIMIT).is_some());
+    assert_eq!(again(LIMIT), Some(true));
 }
 
 #[test]

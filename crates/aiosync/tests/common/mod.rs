@@ -1,0 +1,163 @@
+//! Helpers shared by the integration tests: a counting waker and functions to poll a
+//! future by hand, and bounded waits (threads, tasks, runtimes) so that a hang fails the
+//! test instead of stalling it.
+
+// Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Every wait in the tests that could hang fails after this long instead.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// Polling by hand
+
+/// A waker that counts how often it was woken.
+#[derive(Default)]
+pub struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A new counting waker: the counter (for [`wakes`]) and the waker itself.
+pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let c = Arc::new(CountingWaker::default());
+    (c.clone(), Waker::from(c))
+}
+
+/// How often `c` has been woken so far.
+pub fn wakes(c: &CountingWaker) -> usize {
+    c.0.load(Ordering::SeqCst)
+}
+
+/// Polls `f` once with `w`.
+pub fn poll<F: Future>(f: Pin<&mut F>, w: &Waker) -> Poll<F::Output> {
+    f.poll(&mut Context::from_waker(w))
+}
+
+/// Polls `f` once with `w`; it must be ready.
+#[track_caller]
+pub fn ready<F: Future>(f: Pin<&mut F>, w: &Waker) -> F::Output {
+    match poll(f, w) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("future expected to be ready is pending"),
+    }
+}
+
+/// Polls `f` once with `w`; it must be pending.
+#[track_caller]
+pub fn pending<F: Future>(f: Pin<&mut F>, w: &Waker) {
+    assert!(
+        poll(f, w).is_pending(),
+        "future expected to be pending is ready"
+    );
+}
+
+/// One counting waker, to poll one future by hand.
+pub struct Probe {
+    count: Arc<CountingWaker>,
+    waker: Waker,
+}
+
+impl Probe {
+    pub fn new() -> Probe {
+        let (count, waker) = counting_waker();
+        Probe { count, waker }
+    }
+
+    pub fn wakes(&self) -> usize {
+        wakes(&self.count)
+    }
+
+    pub fn poll<F: Future>(&self, fut: Pin<&mut F>) -> Poll<F::Output> {
+        poll(fut, &self.waker)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounded waits
+
+/// Joins `h`, failing the test if it has not finished within `limit`.
+#[track_caller]
+pub fn join_within<T>(h: thread::JoinHandle<T>, limit: Duration) -> T {
+    let deadline = Instant::now() + limit;
+    while !h.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "thread did not finish within {limit:?}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    h.join().expect("thread panicked")
+}
+
+/// A thread whose result is awaited for at most [`LIMIT`].
+pub struct Bounded<T> {
+    rx: mpsc::Receiver<T>,
+    handle: thread::JoinHandle<()>,
+}
+
+/// Runs `f` on a new thread; [`Bounded::join`] waits for its result.
+pub fn spawn_bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Bounded<T> {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    Bounded { rx, handle }
+}
+
+impl<T> Bounded<T> {
+    /// The thread's result, failing the test if it takes longer than [`LIMIT`] (and
+    /// passing on the thread's panic if it panicked).
+    pub fn join(self) -> T {
+        match self.rx.recv_timeout(LIMIT) {
+            Ok(v) => {
+                self.handle.join().expect("thread panicked after sending");
+                v
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => match self.handle.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("thread ended without a result"),
+            },
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("thread did not finish within {LIMIT:?}")
+            }
+        }
+    }
+}
+
+/// Runs `fut`, failing the test if it takes longer than [`LIMIT`].
+pub async fn within<F: Future>(fut: F) -> F::Output {
+    tokio::time::timeout(LIMIT, fut)
+        .await
+        .expect("async test did not finish in time")
+}
+
+/// A fresh multi-thread tokio runtime with `workers` worker threads, time and I/O enabled.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `f` on a fresh multi-thread tokio runtime, failing after [`LIMIT`].
+pub fn run_mt<F: Future>(workers: usize, f: F) -> F::Output {
+    runtime(workers)
+        .block_on(async { tokio::time::timeout(LIMIT, f).await })
+        .expect("async test timed out")
+}
