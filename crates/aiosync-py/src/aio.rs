@@ -463,7 +463,9 @@ impl Waiter {
         }
     }
 
-    fn step(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    /// One step of the awaitable: a future to yield, or `None` when it finished with
+    /// None (the caller ends the iteration; a value ends it through StopIteration).
+    fn step(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let mut st = self.state.lock();
         let Some(inner) = st.inner.as_mut() else {
             return Err(PyRuntimeError::new_err(
@@ -492,7 +494,7 @@ impl Waiter {
                 drop(st);
                 let v = r?;
                 if v.is_none(py) {
-                    return Err(PyStopIteration::new_err(()));
+                    return Ok(None);
                 }
                 Err(PyStopIteration::new_err((v,)))
             }
@@ -517,7 +519,7 @@ impl Waiter {
                     // Woken between the poll and now: the task should run again at once.
                     lw.resolve(py, &fut);
                 }
-                Ok(fut.unbind())
+                Ok(Some(fut.unbind()))
             }
         }
     }
@@ -536,12 +538,13 @@ impl Waiter {
     fn __iter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        // `await` drives it through here: finishing with None raises nothing.
         self.step(py)
     }
     #[pyo3(signature = (_value=None))]
     fn send(&self, py: Python<'_>, _value: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
-        self.step(py)
+        self.step(py)?.ok_or_else(|| PyStopIteration::new_err(()))
     }
     #[pyo3(signature = (typ, val=None, _tb=None))]
     fn throw(
