@@ -256,7 +256,6 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
 
     if inspect.iscoroutinefunction(func):
         if plain:
-
             if per_object and not classmethod_:
 
                 @functools.wraps(func)
