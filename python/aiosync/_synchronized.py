@@ -34,13 +34,13 @@ _REENTERED = (
 class _Box:
     """The locks of one owner (function, instance or class), made on first use."""
 
-    __slots__ = ("sync", "async_", "async_reentrant", "holder", "__weakref__")
+    __slots__ = ("sync", "async_", "holder", "depth", "__weakref__")
 
     def __init__(self) -> None:
         self.sync: RLock | None = None
         self.async_: Lock | None = None
-        self.async_reentrant: RLock | None = None
         self.holder: Any = None  # the task holding `async_`
+        self.depth = 0  # how many times `holder` entered it (reentrant entries)
 
     def sync_lock(self) -> RLock:
         lock = self.sync
@@ -58,15 +58,6 @@ class _Box:
                 if self.async_ is None:
                     self.async_ = Lock()
                 lock = self.async_
-        return lock
-
-    def async_rlock(self) -> RLock:
-        lock = self.async_reentrant
-        if lock is None:
-            with _creating:
-                if self.async_reentrant is None:
-                    self.async_reentrant = RLock()
-                lock = self.async_reentrant
         return lock
 
 
@@ -160,13 +151,23 @@ def _acquire_sync(lock: Any, timeout: float | None) -> None:
         raise _timeout_error(timeout)
 
 
+def _is_async_lock(lock: Any) -> bool:
+    """Whether `lock.acquire()` gives an awaitable in a running loop."""
+    return isinstance(lock, (Lock, RLock, _aiosync.Semaphore)) or inspect.iscoroutinefunction(
+        getattr(lock, "acquire", None)
+    )
+
+
 async def _acquire_async(lock: Any, timeout: float | None) -> None:
-    acquire = lock._acquire_async if hasattr(lock, "_acquire_async") else lock.acquire
+    if not _is_async_lock(lock):
+        # A threading lock given to `synchronized(lock)`: it can only block.
+        _acquire_sync(lock, timeout)
+        return
     if timeout is None:
-        await acquire()
+        await lock.acquire()
         return
     try:
-        await asyncio.wait_for(acquire(), timeout)
+        await asyncio.wait_for(lock.acquire(), timeout)
     except asyncio.TimeoutError:
         raise _timeout_error(timeout) from None
 
@@ -181,8 +182,13 @@ class _Held:
         self.box = box
 
     def release(self) -> None:
-        if self.box is not None:
-            self.box.holder = None
+        box = self.box
+        if box is not None:
+            if box.depth > 1:
+                box.depth -= 1  # a reentrant entry: the lock stays with its task
+                return
+            box.depth = 0
+            box.holder = None
         self.lock.release()
 
 
@@ -194,16 +200,18 @@ async def _enter_async(box: _Box, opts: _Options) -> _Held:
         lock = box.sync_lock()
         await _acquire_async(lock, opts.timeout)
         return _Held(lock, None)
-    if opts.reentrant:
-        lock = box.async_rlock()
-        await _acquire_async(lock, opts.timeout)
-        return _Held(lock, None)
+    # One async lock per owner, shared by plain and reentrant entries; reentrancy is the
+    # holder task entering again.
     task = _current_task()
-    if task is not None and box.holder is task:
-        raise RuntimeError(_REENTERED)
     plain = box.async_lock()
+    if task is not None and box.holder is task:
+        if not opts.reentrant:
+            raise RuntimeError(_REENTERED)
+        box.depth += 1
+        return _Held(plain, box)
     await _acquire_async(plain, opts.timeout)
     box.holder = task
+    box.depth = 1
     return _Held(plain, box)
 
 
@@ -271,10 +279,12 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                         raise RuntimeError(_REENTERED)
                     async with lock:
                         box.holder = task
+                        box.depth = 1
                         try:
                             return await func(self, *args, **kwargs)
                         finally:
                             box.holder = None
+                            box.depth = 0
 
                 @functools.wraps(func)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -289,10 +299,12 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                             raise RuntimeError(_REENTERED)
                         async with lock:
                             box.holder = task
+                            box.depth = 1
                             try:
                                 return await func(*args, **kwargs)
                             finally:
                                 box.holder = None
+                                box.depth = 0
                     finally:
                         if counted:
                             _leave(owner)
@@ -310,10 +322,12 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                         raise RuntimeError(_REENTERED)
                     async with lock:
                         box.holder = task
+                        box.depth = 1
                         try:
                             return await func(*args, **kwargs)
                         finally:
                             box.holder = None
+                            box.depth = 0
                 try:
                     lock = box.async_ or box.async_lock()
                     task = _current_task()
@@ -321,10 +335,12 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                         raise RuntimeError(_REENTERED)
                     async with lock:
                         box.holder = task
+                        box.depth = 1
                         try:
                             return await func(*args, **kwargs)
                         finally:
                             box.holder = None
+                            box.depth = 0
                 finally:
                     if counted:
                         _leave(owner)
@@ -397,10 +413,16 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
 
 
 def _is_method(func: Callable[..., Any]) -> bool:
-    """Defined in a class body (its qualified name says so)."""
+    """Defined in a class body (its qualified name says so) with a first parameter named
+    `self` or `cls` (a function later made a staticmethod has neither)."""
     qualname = getattr(func, "__qualname__", "")
     parts = qualname.split(".")
-    return len(parts) > 1 and parts[-2] != "<locals>"
+    if len(parts) < 2 or parts[-2] == "<locals>":
+        return False
+    code = getattr(func, "__code__", None)
+    if code is None or code.co_argcount == 0:
+        return False
+    return code.co_varnames[0] in ("self", "cls")
 
 
 class _Context:
@@ -464,7 +486,9 @@ class _ClassProxy:
     def __init__(self, cls: type, opts: _Options) -> None:
         object.__setattr__(self, "_cls", cls)
         object.__setattr__(self, "_ctx", _Context(cls, opts))
-        object.__setattr__(self, "__doc__", cls.__doc__)
+        for name in ("__doc__", "__module__", "__name__", "__qualname__"):
+            object.__setattr__(self, name, getattr(cls, name, None))
+        object.__setattr__(self, "__wrapped__", cls)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self._ctx:
