@@ -321,13 +321,6 @@ def test_reset_while_waiting_and_waiting_again(arun):
     arun(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: no 'draining' state: asyncio.Barrier holds back new arrivals until every "
-    "party of the released round has left it; aiosync counts them in the next round at "
-    "once, so a reset() by the last party to leave breaks the others' next wait and the "
-    "resetting party then waits forever",
-)
 def test_reset_while_tasks_draining(arun):
     # CPython's test_reset_barrier_while_tasks_draining: the parties that re-enter while
     # the round drains are not yet waiting, so the last party's reset() leaves them be.

@@ -40,10 +40,88 @@ pub struct Barrier {
     inner: Lock<Inner>,
 }
 
+/// Each waiter's role, kept in its node's `need`.
+const FILLING: usize = 0;
+/// Released with its index (node `Granted`), not yet returned from its wait.
+const DRAINING: usize = 1;
+/// Arrived while the previous round drained or a reset ran: not yet counted.
+const BLOCKED: usize = 2;
+
+/// The states of Python's barriers: filling, draining (released parties still leaving:
+/// new arrivals wait), resetting (broken parties still leaving), broken.
 struct Inner {
-    /// The parties of the round being filled, in arrival order.
+    /// Every waiter, in arrival order, with its role in `need`.
     list: WaitList,
+    filling: usize,
+    draining: usize,
+    blocked: usize,
+    resetting: bool,
     broken: bool,
+}
+
+impl Inner {
+    /// A waiter leaves (its wait returned or was dropped): once the last released or
+    /// reset party is gone, the barrier fills again and the blocked arrivals count.
+    fn leave(&mut self, role: usize, wakers: &mut Wakers) {
+        match role {
+            FILLING => self.filling -= 1,
+            DRAINING => self.draining -= 1,
+            _ => self.blocked -= 1,
+        }
+        if role != BLOCKED && self.draining == 0 && (!self.resetting || self.filling == 0) {
+            self.resetting = false;
+            self.admit_blocked(wakers);
+        }
+    }
+
+    /// Wakes the blocked arrivals: each counts in the round being filled when it next
+    /// runs, as a fresh arrival (so a party that has not run yet is not counted, as in
+    /// Python's barriers).
+    fn admit_blocked(&mut self, wakers: &mut Wakers) {
+        if self.blocked == 0 || self.broken {
+            return;
+        }
+        let mut cur = self.list.head();
+        while let Some(k) = cur {
+            cur = self.list.next_of(k);
+            let node = &mut self.list[k];
+            if node.need == BLOCKED && node.state == NodeState::Waiting {
+                node.state = NodeState::Woken;
+                if let Some(w) = &node.waker {
+                    wakers.push(w.clone());
+                }
+            }
+        }
+    }
+
+    /// Releases the filling parties with their arrival indices 0..parties-1; the last
+    /// arrival (not in the list: it returns at once) takes the last index.
+    fn release(&mut self, parties: usize, wakers: &mut Wakers) {
+        let mut i = 0;
+        let mut cur = self.list.head();
+        while let Some(k) = cur {
+            cur = self.list.next_of(k);
+            if self.list[k].need == FILLING {
+                self.list[k].need = DRAINING;
+                self.list.mark(k, NodeState::Granted, i, wakers);
+                i += 1;
+            }
+        }
+        self.draining += self.filling;
+        self.filling = 0;
+        debug_assert_eq!(i + 1, parties);
+    }
+
+    /// Breaks every present waiter (`blocked` too when `all`).
+    fn break_waiters(&mut self, all: bool, wakers: &mut Wakers) {
+        let mut cur = self.list.head();
+        while let Some(k) = cur {
+            cur = self.list.next_of(k);
+            if all || self.list[k].need != BLOCKED {
+                self.list.mark(k, NodeState::Broken, 0, wakers);
+            }
+        }
+    }
 }
 
 /// The error of a wait on a broken barrier (aborted, or reset while the wait was queued).
@@ -119,6 +197,10 @@ impl Barrier {
             parties,
             inner: Lock::new(Inner {
                 list: WaitList::new(),
+                filling: 0,
+                draining: 0,
+                blocked: 0,
+                resetting: false,
                 broken: false,
             }),
         })
@@ -129,9 +211,15 @@ impl Barrier {
         self.parties
     }
 
-    /// How many parties are waiting in the current round.
+    /// How many parties are waiting in the round being filled (0 while the previous
+    /// round drains or a reset runs).
     pub fn n_waiting(&self) -> usize {
-        lock(&self.inner).list.len()
+        let inner = lock(&self.inner);
+        if inner.broken || inner.draining > 0 || inner.resetting {
+            0
+        } else {
+            inner.filling
+        }
     }
 
     /// Whether the barrier is broken (aborted and not yet reset).
@@ -139,8 +227,9 @@ impl Barrier {
         lock(&self.inner).broken
     }
 
-    /// Breaks the barrier: current waiters and later waits fail with
-    /// [`BrokenBarrierError`] until [`Barrier::reset`].
+    /// Breaks the barrier: every waiter (including released parties that have not
+    /// returned yet) and every later wait fails with [`BrokenBarrierError`] until
+    /// [`Barrier::reset`].
     ///
     /// ```
     /// let b = aiosync::Barrier::new(2);
@@ -151,21 +240,30 @@ impl Barrier {
     /// assert!(!b.is_broken());
     /// ```
     pub fn abort(&self) {
-        self.break_round(true)
-    }
-
-    /// Returns the barrier to its empty, unbroken state; parties waiting in the current
-    /// round get [`BrokenBarrierError`].
-    pub fn reset(&self) {
-        self.break_round(false)
-    }
-
-    fn break_round(&self, broken: bool) {
         let mut wakers = Wakers::new();
         {
             let mut inner = lock(&self.inner);
-            inner.broken = broken;
-            inner.list.finish_all(NodeState::Broken, &mut wakers);
+            inner.broken = true;
+            inner.break_waiters(true, &mut wakers);
+        }
+        wakers.wake_all();
+    }
+
+    /// Returns the barrier to its empty, unbroken state. Parties of the current round,
+    /// and released ones that have not returned yet, get [`BrokenBarrierError`]; parties
+    /// arriving meanwhile wait until those have left, then fill a new round.
+    pub fn reset(&self) {
+        let mut wakers = Wakers::new();
+        {
+            let mut inner = lock(&self.inner);
+            inner.broken = false;
+            if inner.filling + inner.draining > 0 {
+                inner.resetting = true;
+                inner.break_waiters(false, &mut wakers);
+            } else {
+                inner.resetting = false;
+                inner.admit_blocked(&mut wakers);
+            }
         }
         wakers.wake_all();
     }
@@ -225,6 +323,7 @@ impl BarrierWait<'_> {
             }
             let node = inner.list.remove(self.key);
             self.key = NONE;
+            inner.leave(node.need, &mut wakers);
             match node.state {
                 NodeState::Granted => Ok(BarrierWaitResult {
                     index: node.got,
@@ -232,8 +331,9 @@ impl BarrierWait<'_> {
                 }),
                 NodeState::Broken => Err(BrokenBarrierError),
                 NodeState::Waiting | NodeState::Woken => {
+                    // The round cannot complete without this party: break it for all.
                     inner.broken = true;
-                    inner.list.finish_all(NodeState::Broken, &mut wakers);
+                    inner.break_waiters(true, &mut wakers);
                     Err(BrokenBarrierError)
                 }
             }
@@ -245,11 +345,10 @@ impl BarrierWait<'_> {
 
 impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = lock(&self.inner);
         f.debug_struct("Barrier")
             .field("parties", &self.parties)
-            .field("n_waiting", &inner.list.len())
-            .field("broken", &inner.broken)
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.is_broken())
             .finish()
     }
 }
@@ -274,21 +373,43 @@ impl Future for BarrierWait<'_> {
                 if inner.broken {
                     return Poll::Ready(Err(BrokenBarrierError));
                 }
-                if inner.list.len() + 1 < parties {
-                    this.key = inner.list.push(0, cx.waker());
+                if inner.draining > 0 || inner.resetting {
+                    // The previous round is still leaving: wait to be counted.
+                    this.key = inner.list.push(BLOCKED, cx.waker());
+                    inner.blocked += 1;
+                    return Poll::Pending;
+                }
+                if inner.filling + 1 < parties {
+                    this.key = inner.list.push(FILLING, cx.waker());
+                    inner.filling += 1;
                     return Poll::Pending;
                 }
                 // Last to arrive: release the round; earlier parties get 0..parties-1.
-                inner.list.finish_all(NodeState::Granted, &mut wakers);
+                inner.release(parties, &mut wakers);
                 Ok(BarrierWaitResult {
                     index: parties - 1,
                     parties,
                 })
+            } else if inner.list[this.key].need == BLOCKED
+                && inner.list[this.key].state != NodeState::Broken
+            {
+                if inner.draining > 0 || inner.resetting {
+                    inner.list[this.key].state = NodeState::Waiting;
+                    inner.list.set_waker(this.key, cx.waker());
+                    return Poll::Pending;
+                }
+                // The previous round has left: arrive now, as a fresh party.
+                inner.list.remove(this.key);
+                inner.blocked -= 1;
+                this.key = NONE;
+                drop(inner);
+                return Pin::new(this).poll(cx);
             } else {
                 match inner.list[this.key].state {
                     NodeState::Granted | NodeState::Broken => {
                         let node = inner.list.remove(this.key);
                         this.key = NONE;
+                        inner.leave(node.need, &mut wakers);
                         if node.state == NodeState::Broken {
                             Err(BrokenBarrierError)
                         } else {
@@ -312,9 +433,17 @@ impl Future for BarrierWait<'_> {
 
 impl Drop for BarrierWait<'_> {
     fn drop(&mut self) {
-        if self.key != NONE {
-            lock(&self.barrier.inner).list.remove(self.key);
+        if self.key == NONE {
+            return;
         }
+        let mut wakers = Wakers::new();
+        {
+            let mut inner = lock(&self.barrier.inner);
+            let node = inner.list.remove(self.key);
+            // A party withdrawing while filling; a released or broken one leaving.
+            inner.leave(node.need, &mut wakers);
+        }
+        wakers.wake_all();
     }
 }
 

@@ -165,25 +165,35 @@ fn indices_follow_arrival_and_the_last_is_leader() {
 }
 
 #[test]
-fn next_round_fills_while_the_last_one_drains() {
+fn next_round_waits_while_the_last_one_drains() {
+    // Python's barriers: a party arriving while the released round is still leaving is
+    // not counted until every released party has returned.
     let b = Barrier::new(2);
     let mut a0 = Party::queued(&b);
     let mut a1 = Party::new(&b);
     assert!(a1.ready().unwrap().is_leader());
 
-    // a0 has not seen its result yet; a new round starts meanwhile.
-    let mut b0 = Party::queued(&b);
-    assert_eq!(b.n_waiting(), 1, "only the new round's party is waiting");
+    // a0 has not seen its result yet: b0 waits without counting.
+    let mut b0 = Party::new(&b);
+    assert!(b0.poll().is_pending());
+    assert_eq!(b.n_waiting(), 0, "round 1 is draining");
+    let mut b1 = Party::new(&b);
+    assert!(
+        b1.poll().is_pending(),
+        "b1 does not complete a round with b0 yet"
+    );
+    assert_eq!(b.n_waiting(), 0);
     assert_eq!(
         a0.ready().unwrap().index(),
         0,
         "a0 still gets round 1's result"
     );
+    // a0 left: b0 and b1 count when they next run, in the order they run.
+    assert!(b0.poll().is_pending());
     assert_eq!(b.n_waiting(), 1);
-
-    let mut b1 = Party::new(&b);
     assert_eq!(b1.ready().unwrap().index(), 1);
     assert_eq!(b0.ready().unwrap().index(), 0);
+    assert_eq!(b.n_waiting(), 0);
 }
 
 #[test]
@@ -377,17 +387,19 @@ fn reset_fails_the_current_round_and_the_barrier_is_reusable() {
 }
 
 #[test]
-fn abort_after_release_does_not_fail_the_released_round() {
+fn abort_fails_released_parties_that_have_not_returned() {
+    // As Python's barriers: a party released but not yet returned sees the abort.
     let b = Barrier::new(2);
     let mut p0 = Party::queued(&b);
     assert!(Party::new(&b).ready().unwrap().is_leader());
     b.abort();
-    assert_eq!(
-        p0.ready().map(|r| r.index()),
-        Ok(0),
-        "p0 was released before the abort"
-    );
+    assert_eq!(p0.ready().map(|r| r.index()), Err(BrokenBarrierError));
     assert!(b.is_broken());
+    b.reset();
+    assert!(!b.is_broken());
+    let mut q0 = Party::queued(&b);
+    assert_eq!(Party::new(&b).ready().unwrap().index(), 1);
+    assert_eq!(q0.ready().unwrap().index(), 0);
 }
 
 #[test]

@@ -283,6 +283,20 @@ impl WaitList {
         }
     }
 
+    /// Marks a node `state` (with `got`) and collects its waker, leaving it in the list
+    /// (a released barrier party still counts until it leaves).
+    pub(crate) fn mark(&mut self, key: usize, state: NodeState, got: usize, wakers: &mut Wakers) {
+        let node = &mut self.nodes[key];
+        let was = node.state;
+        node.state = state;
+        node.got = got;
+        if was != NodeState::Woken {
+            if let Some(w) = node.waker.take() {
+                wakers.push(w);
+            }
+        }
+    }
+
     /// Stores the newest waker of a still-waiting node.
     #[inline]
     pub(crate) fn set_waker(&mut self, key: usize, waker: &Waker) {
