@@ -14,9 +14,12 @@ const NONE: usize = usize::MAX;
 /// go on together, and the barrier is ready for the next round (Python's
 /// `threading.Barrier` / `asyncio.Barrier`).
 ///
-/// The barrier can be broken with [`Barrier::abort`]: every waiter, and every later wait
-/// until [`Barrier::reset`], gets a [`BrokenBarrierError`]. `reset` also breaks the round
-/// in progress (its waiters get the error) and makes the barrier usable again.
+/// The states are Python's: *filling* (parties arrive), *draining* (the round was
+/// released; a party arriving before every released party has returned from its wait
+/// waits, and counts in the next round when it next runs), *resetting* and *broken*.
+/// [`Barrier::abort`] breaks it: every waiter, and every later wait until
+/// [`Barrier::reset`], gets a [`BrokenBarrierError`]. `reset` also breaks the round in
+/// progress (its waiters get the error) and makes the barrier usable again.
 ///
 /// # Examples
 ///
