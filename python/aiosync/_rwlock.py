@@ -146,7 +146,8 @@ class RWLock:
         if guard is None and blocking:
             if _running_loop() is not None:
                 me = threading.get_ident()
-                if any(h.thread == me and not isinstance(o, int) for o, h in self._holds.items()):
+                holds = list(self._holds.items())  # others change it meanwhile
+                if any(h.thread == me and not isinstance(o, int) for o, h in holds):
                     raise RuntimeError(
                         "a blocking RWLock acquire on the thread whose running event loop "
                         "holds it (through a task) would deadlock; use `await` instead"

@@ -159,6 +159,22 @@ where
         return Ok(py.detach(|| aiosync::block_on(fut, timeout)));
     }
     let mut fut = Box::pin(fut);
+    let r = block_main(py, fut.as_mut(), timeout);
+    // Dropping may run its cancel path, which takes the primitive's lock: not with the GIL
+    // (a priority queue compares items under that lock with the GIL).
+    py.detach(move || drop(fut));
+    r
+}
+
+fn block_main<F>(
+    py: Python<'_>,
+    mut fut: Pin<&mut F>,
+    timeout: Option<Duration>,
+) -> PyResult<Option<F::Output>>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
     loop {
         let slice = match deadline {
@@ -298,11 +314,33 @@ unsafe impl<P: ?Sized + Send + Sync + 'static, F: Send> Send for Owned<P, F> {}
 
 /// Adapts an `Owned` future with a function from its output to a Python result.
 pub(crate) struct Mapped<P: ?Sized + 'static, F, M> {
-    fut: Owned<P, F>,
+    /// Always `Some` until dropped.
+    fut: Option<Owned<P, F>>,
     map: M,
-    /// Poll with the GIL released (the future may run Python code under its own lock).
+    /// Poll and drop with the GIL released (the future may take a lock under which
+    /// Python code runs: a priority queue's comparisons).
     detach: bool,
 }
+
+impl<P: ?Sized + 'static, F, M> Drop for Mapped<P, F, M> {
+    fn drop(&mut self) {
+        if let Some(fut) = self.fut.take() {
+            if self.detach {
+                // The cancel path takes the queue's lock: never while holding the GIL.
+                let fut = SendPtr(fut);
+                Python::attach(|py| py.detach(move || drop(fut)));
+            } else {
+                drop(fut);
+            }
+        }
+    }
+}
+
+/// Moves a value into a GIL-released section (it is only dropped there).
+struct SendPtr<T>(T);
+// SAFETY: used only for `Owned` futures, which are `Send` (see `Owned`'s impl); the
+// wrapper exists because `Drop` impls cannot repeat that bound.
+unsafe impl<T> Send for SendPtr<T> {}
 
 impl<P, F, M> PyPoll for Mapped<P, F, M>
 where
@@ -312,12 +350,12 @@ where
     M: FnMut(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send,
 {
     fn poll(&mut self, py: Python<'_>, cx: &mut Context<'_>) -> Poll<PyResult<Py<PyAny>>> {
+        let fut = self.fut.as_mut().expect("polled after drop");
         let polled = if self.detach {
             let waker = cx.waker().clone();
-            let fut = &mut self.fut;
             py.detach(move || fut.poll_inner(&mut Context::from_waker(&waker)))
         } else {
-            self.fut.poll_inner(cx)
+            fut.poll_inner(cx)
         };
         match polled {
             Poll::Ready(v) => Poll::Ready((self.map)(py, v)),
@@ -355,7 +393,7 @@ where
     M: FnMut(Python<'_>, F::Output) -> PyResult<Py<PyAny>> + Send + 'static,
 {
     Box::new(Mapped {
-        fut: Owned::new(owner, make),
+        fut: Some(Owned::new(owner, make)),
         map,
         detach,
     })

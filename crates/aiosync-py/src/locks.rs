@@ -176,10 +176,12 @@ impl Lock {
     }
 
     fn release(&self) -> PyResult<()> {
-        self.p
-            .sem
-            .add_permits(1)
-            .map_err(|_| PyRuntimeError::new_err("Lock is not acquired."))
+        // Forget the holder first: the next taker records itself after this.
+        let was = self.p.holder.swap(0, Ordering::Relaxed);
+        self.p.sem.add_permits(1).map_err(|_| {
+            self.p.holder.store(was, Ordering::Relaxed);
+            PyRuntimeError::new_err("Lock is not acquired.")
+        })
     }
 
     fn locked(&self) -> bool {
@@ -417,6 +419,16 @@ impl RLock {
             .store(aio::thread_tag(), Ordering::Relaxed);
     }
 
+    /// Leaves one level held by `o`; the last one forgets the holder thread first.
+    fn unlock(&self, o: OwnerId) -> PyResult<()> {
+        if self.m.levels_of(o) == 1 {
+            self.holder_thread.store(0, Ordering::Relaxed);
+        }
+        self.m
+            .unlock_as(o)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+
     fn acquire_async(
         &self,
         py: Python<'_>,
@@ -495,10 +507,7 @@ impl RLock {
     /// Leaves one level; only the owner may.
     fn release(&self, py: Python<'_>) -> PyResult<()> {
         match self.holder(py)? {
-            Some(o) => self
-                .m
-                .unlock_as(o)
-                .map_err(|e| PyRuntimeError::new_err(e.to_string())),
+            Some(o) => self.unlock(o),
             None => Err(PyRuntimeError::new_err("cannot release un-acquired lock")),
         }
     }
@@ -519,7 +528,7 @@ impl RLock {
             .ok_or_else(|| PyRuntimeError::new_err("cannot release un-acquired lock"))?;
         let n = self.m.levels_of(o);
         for _ in 0..n {
-            self.m.unlock_as(o).expect("held");
+            self.unlock(o)?;
         }
         Ok(n)
     }
@@ -530,9 +539,7 @@ impl RLock {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.m
-            .unlock_as(thread_owner())
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        self.unlock(thread_owner())
     }
 
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -543,9 +550,7 @@ impl RLock {
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         let lp = running_loop(py)?.ok_or_else(no_loop)?;
-        self.m
-            .unlock_as(task_owner(py, &lp)?)
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        self.unlock(task_owner(py, &lp)?)?;
         Ok(ready_none(py).into_any())
     }
 
