@@ -6,18 +6,25 @@
 
 mod synchronized;
 
-/// Lets one caller at a time run the function: a lock taken on entry and released on
-/// return, without a lock for you to declare or store.
+/// Lets one caller at a time run the function (or each function of an `impl` block): a
+/// lock taken on entry and released on return, without a lock for you to declare or
+/// store.
 ///
 /// | on | the lock is |
 /// | --- | --- |
 /// | a free `fn` / `async fn`, or an associated fn without `self` | one per function |
 /// | a method taking `&self` (also `self: Arc<Self>`, `self: Pin<&Self>`, ...) | one per object, shared with `aiosync::synchronized(&obj)` |
 /// | anything, with `#[synchronized(Type)]` (say `#[synchronized(Self)]`) | one per type, shared with `Synchronized::of_type::<Type>()` |
+/// | an associated fn without `self`, in an `impl` block marked `#[synchronized]` | one per type, as with `#[synchronized(Self)]` |
 ///
-/// An attribute sees only the function, not the `impl` around it, so an associated fn
-/// without `self` looks like a free fn and gets its own lock; write
-/// `#[synchronized(Self)]` on each fn that should share the type's lock.
+/// On a single fn, the attribute sees only the function, not the `impl` around it, so an
+/// associated fn without `self` looks like a free fn and gets its own lock. For one lock
+/// per type, put `#[synchronized]` on the `impl` block (inherent or of a trait): each fn
+/// of the block is synchronized as if it had `#[synchronized]`, except that the fns
+/// without `self` share the type's lock. A fn of the block with its own
+/// `#[synchronized]` or `#[synchronized(Type)]` keeps that lock instead; other items
+/// (consts, types) are left alone. Or write `#[synchronized(Self)]` on each fn that should
+/// share the type's lock.
 ///
 /// A plain `fn` gets a reentrant lock owned by the calling thread, so a synchronized
 /// method may call another synchronized method of the same object (or itself) without
@@ -111,11 +118,79 @@ mod synchronized;
 /// Config::save(); // reentrant on this thread
 /// ```
 ///
+/// On an `impl` block: one lock for the type's associated fns, one per object for its
+/// methods.
+///
+/// ```
+/// use aiosync::synchronized;
+/// use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+///
+/// static CREATED: AtomicU32 = AtomicU32::new(0);
+///
+/// struct Session {
+///     id: u32,
+///     hits: AtomicU32,
+/// }
+///
+/// #[synchronized]
+/// impl Session {
+///     // Excludes every other fn without `self` of this block: the type's lock.
+///     fn create() -> Session {
+///         let id = CREATED.load(Relaxed);
+///         std::thread::yield_now();
+///         CREATED.store(id + 1, Relaxed);
+///         Session { id, hits: AtomicU32::new(0) }
+///     }
+///
+///     fn created() -> u32 {
+///         CREATED.load(Relaxed)
+///     }
+///
+///     // A method: the object's lock, so two sessions do not wait for each other.
+///     fn hit(&self) -> u32 {
+///         let n = self.hits.load(Relaxed);
+///         std::thread::yield_now();
+///         self.hits.store(n + 1, Relaxed);
+///         n + 1
+///     }
+///
+///     // Its own attribute wins: a lock for this fn alone.
+///     #[synchronized]
+///     fn log(line: &str) {
+///         println!("{line}");
+///     }
+/// }
+///
+/// let sessions: Vec<Session> = std::thread::scope(|s| {
+///     let handles: Vec<_> = (0..4).map(|_| s.spawn(Session::create)).collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).collect()
+/// });
+/// assert_eq!(Session::created(), 4);
+/// let mut ids: Vec<u32> = sessions.iter().map(|s| s.id).collect();
+/// ids.sort();
+/// assert_eq!(ids, [0, 1, 2, 3]); // no two sessions got the same id
+///
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| (0..100).for_each(|_| { sessions[0].hit(); }));
+///     }
+/// });
+/// assert_eq!(sessions[0].hits.load(Relaxed), 400);
+/// Session::log("done");
+///
+/// // The same lock as `#[synchronized(Self)]` and `Synchronized::of_type`:
+/// let _guard = aiosync::Synchronized::of_type::<Session>().lock_blocking();
+/// assert_eq!(Session::created(), 4); // reentrant on this thread
+/// ```
+///
 /// # Errors at compile time
 ///
 /// Where a lock cannot help, the attribute refuses: a method taking `&mut self` (the
 /// borrow checker already makes that call exclusive) or `self` by value (the call owns
-/// the object), a `const fn`, a bodiless trait method, and items that are not functions.
+/// the object), a `const fn`, a bodiless trait method, and items that are neither
+/// functions nor `impl` blocks. On an `impl` block it refuses the same fns, each with
+/// its own error (give such a fn `#[synchronized(Self)]`, or move it to another block),
+/// and takes no argument.
 ///
 /// ```compile_fail
 /// struct Counter(u32);

@@ -1,9 +1,13 @@
 //! `#[synchronized]`: inserts `let guard = <the lock>.lock...;` as the first statement of
-//! the function body, so the lock is held until the body returns (or unwinds).
+//! the function body, so the lock is held until the body returns (or unwinds). On an
+//! `impl` block, does so in each fn of the block.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
-use syn::{Error, GenericArgument, Ident, Item, ItemFn, PathArguments, Receiver, Type};
+use syn::{
+    Attribute, Block, Error, GenericArgument, Ident, ImplItem, Item, ItemFn, ItemImpl,
+    PathArguments, Receiver, Signature, Type,
+};
 
 /// Expands the attribute; on error, emits the error next to the untouched item so the
 /// only message the user sees is ours.
@@ -29,6 +33,18 @@ enum Scope {
 }
 
 fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    if let Ok(Item::Impl(mut block)) = syn::parse2::<Item>(item.clone()) {
+        if !args.is_empty() {
+            return Err(Error::new_spanned(
+                args,
+                "on an `impl` block, `#[synchronized]` takes no argument: its methods lock \
+                 their object and its associated fns without `self` the type. Put \
+                 `#[synchronized(Type)]` on a fn of the block to give it another lock",
+            ));
+        }
+        synchronize_impl(&mut block)?;
+        return Ok(block.into_token_stream());
+    }
     let lock_type = if args.is_empty() {
         None
     } else {
@@ -41,19 +57,69 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         })?)
     };
     let mut f = parse_fn(item)?;
-    if let Some(c) = &f.sig.constness {
+    lock_body(&f.sig, &mut f.block, lock_type)?;
+    Ok(f.into_token_stream())
+}
+
+/// `#[synchronized]` on an `impl` block: every fn of the block as if it had
+/// `#[synchronized]`, except that an associated fn without `self` takes the lock of the
+/// type (`#[synchronized(Self)]`), not one of its own. A fn with its own `#[synchronized]`
+/// attribute is left to it.
+fn synchronize_impl(block: &mut ItemImpl) -> syn::Result<()> {
+    let mut errors: Option<Error> = None;
+    for item in &mut block.items {
+        let ImplItem::Fn(f) = item else { continue };
+        if f.attrs.iter().any(is_synchronized) {
+            continue;
+        }
+        let result = if let Some(c) = &f.sig.constness {
+            Err(Error::new_spanned(
+                c,
+                "`#[synchronized]` cannot be used on a `const fn`: taking a lock is not a \
+                 const operation. Move it to an `impl` block without the attribute",
+            ))
+        } else {
+            let lock_type = match f.sig.receiver() {
+                Some(_) => None,
+                None => Some(syn::parse_quote!(Self)),
+            };
+            lock_body(&f.sig, &mut f.block, lock_type)
+        };
+        // Report every fn the attribute cannot lock, not just the first.
+        if let Err(e) = result {
+            match &mut errors {
+                Some(all) => all.combine(e),
+                None => errors = Some(e),
+            }
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+/// Whether `attr` is `#[synchronized]`, `#[aiosync::synchronized(...)]`, ...
+fn is_synchronized(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "synchronized")
+}
+
+/// Makes the lock the first statement of `body`: the lock of `lock_type` if given, else
+/// the object's for a method, else the function's own.
+fn lock_body(sig: &Signature, body: &mut Block, lock_type: Option<Type>) -> syn::Result<()> {
+    if let Some(c) = &sig.constness {
         return Err(Error::new_spanned(
             c,
             "`#[synchronized]` cannot be used on a `const fn`: taking a lock is not a \
              const operation",
         ));
     }
-    let scope = match (lock_type, f.sig.receiver()) {
+    let scope = match (lock_type, sig.receiver()) {
         (Some(ty), _) => Scope::Type(Box::new(ty)),
         (None, Some(r)) => Scope::Instance(check_receiver(r)?),
         (None, None) => Scope::Function,
     };
-    let is_async = f.sig.asyncness.is_some();
+    let is_async = sig.asyncness.is_some();
     // Mixed-site hygiene: the body can neither see nor shadow the guard.
     let guard = Ident::new("__aiosync_guard", Span::mixed_site());
     let lock = Ident::new("LOCK", Span::mixed_site());
@@ -80,10 +146,9 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             ::aiosync::Synchronized::of_type::<#ty>().lock().await
         },
     };
-    f.block
-        .stmts
+    body.stmts
         .insert(0, syn::parse_quote! { let #guard = #acquire; });
-    Ok(f.into_token_stream())
+    Ok(())
 }
 
 /// Parses a function with a body, or explains what the attribute applies to.
@@ -100,8 +165,9 @@ fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
         }
         _ => Err(Error::new_spanned(
             item,
-            "`#[synchronized]` applies to a `fn`, an `async fn` or a method; for a block, \
-             use the guard form `let _guard = aiosync::synchronized(&obj).lock_blocking();`",
+            "`#[synchronized]` applies to a `fn`, an `async fn`, a method or an `impl` block; \
+             for a block of code, use the guard form \
+             `let _guard = aiosync::synchronized(&obj).lock_blocking();`",
         )),
     }
 }

@@ -126,7 +126,8 @@ pub struct Synchronized<'a> {
 }
 
 impl Synchronized<'static> {
-    /// The locks of type `T`: those `#[synchronized(T)]` functions take.
+    /// The locks of type `T`: those `#[synchronized(T)]` functions take, and the
+    /// associated fns without `self` of an `impl T` block marked `#[synchronized]`.
     ///
     /// ```
     /// struct Config;
@@ -136,8 +137,14 @@ impl Synchronized<'static> {
     ///     fn reload() {}
     /// }
     ///
+    /// #[aiosync::synchronized]
+    /// impl Config {
+    ///     fn save() {} // the type's lock, too
+    /// }
+    ///
     /// let _guard = aiosync::Synchronized::of_type::<Config>().lock_blocking();
     /// Config::reload(); // same thread: reentrant
+    /// Config::save();
     /// ```
     pub fn of_type<T: ?Sized>() -> Synchronized<'static> {
         Synchronized::register(Key::of_type(std::any::type_name::<T>()))
