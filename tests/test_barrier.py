@@ -4,6 +4,7 @@ test_asyncio/test_locks.py BarrierTests and lock_tests.py BarrierTests)."""
 
 import asyncio
 import threading
+import time
 
 import aiosync
 import pytest
@@ -588,6 +589,51 @@ def test_threading_action():
     barrier = aiosync.Barrier(3, action=lambda: calls.append(True))
     join_all([run_in_thread(barrier.wait) for _ in range(3)])
     assert calls == [True]
+
+
+def test_threading_action_runs_before_anyone_leaves():
+    # threading.Barrier: the action runs in one party before the round releases anyone.
+    events = []
+    guard = threading.Lock()
+
+    def action():
+        time.sleep(0.02)  # the others would leave meanwhile if they could
+        with guard:
+            events.append("action")
+
+    barrier = aiosync.Barrier(3, action=action)
+
+    def party():
+        barrier.wait(DEADLINE)
+        with guard:
+            events.append("left")
+
+    join_all([run_in_thread(party) for _ in range(3)])
+    assert events == ["action", "left", "left", "left"]
+
+
+def test_threading_action_that_raises_breaks_the_round():
+    def action():
+        raise ValueError("boom")
+
+    barrier = aiosync.Barrier(3, action=action)
+    outcomes = []
+    guard = threading.Lock()
+
+    def party():
+        try:
+            barrier.wait(DEADLINE)
+            result = "ok"
+        except ValueError:
+            result = "raised"
+        except threading.BrokenBarrierError:
+            result = "broken"
+        with guard:
+            outcomes.append(result)
+
+    join_all([run_in_thread(party) for _ in range(3)])
+    assert sorted(outcomes) == ["broken", "broken", "raised"]
+    assert barrier.broken
 
 
 # -- mixed: threads and two loops ----------------------------------------------------

@@ -94,8 +94,10 @@ impl Event {
 #[pyclass(frozen, module = "aiosync._aiosync", name = "Barrier")]
 pub(crate) struct Barrier {
     b: Arc<CoreBarrier>,
-    /// threading.Barrier's `action`: run by the party that completes a round.
-    action: Option<Py<PyAny>>,
+    /// threading.Barrier's `action` and a second barrier the parties pass after it ran:
+    /// the action runs before anyone leaves the round, and if it raises, the others get
+    /// BrokenBarrierError (threading's rules).
+    action: Option<(Py<PyAny>, Arc<CoreBarrier>)>,
     timeout: Option<f64>,
 }
 
@@ -123,9 +125,12 @@ impl Barrier {
             return Err(PyValueError::new_err("parties must be >= 1"));
         }
         timeout_arg(timeout)?;
+        let parties = parties as usize;
         Ok(Barrier {
-            b: Arc::new(CoreBarrier::new(parties as usize)),
-            action: action.filter(|a| !a.is_none(py)),
+            b: Arc::new(CoreBarrier::new(parties)),
+            action: action
+                .filter(|a| !a.is_none(py))
+                .map(|a| (a, Arc::new(CoreBarrier::new(parties)))),
             timeout,
         })
     }
@@ -164,6 +169,9 @@ impl Barrier {
     /// loop it returns an awaitable, as asyncio's coroutine does.
     fn abort(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.b.abort();
+        if let Some((_, gate)) = &self.action {
+            gate.abort();
+        }
         done(py)
     }
 
@@ -171,6 +179,9 @@ impl Barrier {
     /// loop it returns an awaitable, as asyncio's coroutine does.
     fn reset(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.b.reset();
+        if let Some((_, gate)) = &self.action {
+            gate.reset();
+        }
         done(py)
     }
 
@@ -186,7 +197,7 @@ impl Barrier {
 
     #[getter]
     fn broken(&self) -> bool {
-        self.b.is_broken()
+        self.b.is_broken() || self.action.as_ref().is_some_and(|(_, g)| g.is_broken())
     }
 
     fn __repr__(&self) -> String {
@@ -214,21 +225,32 @@ impl Barrier {
 
     fn wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let t = wait_timeout_arg(timeout)?;
-        let b = &self.b;
-        let r = py.detach(|| match t {
-            None => b.wait_blocking(),
-            Some(d) => b.wait_blocking_timeout(d),
-        });
-        if let (Ok(w), Some(action)) = (&r, &self.action) {
-            if w.is_leader() {
-                // threading runs the action in one party; if it fails, the barrier breaks.
-                if let Err(e) = action.call0(py) {
-                    self.b.abort();
-                    return Err(e);
-                }
+        let wait = |b: &CoreBarrier| {
+            py.detach(|| match t {
+                None => b.wait_blocking(),
+                Some(d) => b.wait_blocking_timeout(d),
+            })
+        };
+        let r = wait(&self.b);
+        let Some((action, gate)) = &self.action else {
+            return wait_result(py, r);
+        };
+        let Ok(w) = r else {
+            gate.abort();
+            return wait_result(py, r);
+        };
+        if w.is_leader() {
+            if let Err(e) = action.call0(py) {
+                self.b.abort();
+                gate.abort();
+                return Err(e);
             }
         }
-        wait_result(py, r)
+        // Nobody leaves the round before the action ran (and succeeded).
+        match wait(gate) {
+            Ok(_) => w.index().into_py_any(py),
+            Err(_) => Err(errors::broken_barrier(py, "barrier is broken")),
+        }
     }
 }
 
