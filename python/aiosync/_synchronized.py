@@ -215,6 +215,24 @@ async def _enter_async(box: _Box, opts: _Options) -> _Held:
     return _Held(plain, box)
 
 
+async def _call_holding(
+    box: _Box, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Runs `func` holding the box's async lock (no options: not reentrant)."""
+    lock = box.async_ or box.async_lock()
+    task = _current_task()
+    if box.holder is task and task is not None:
+        raise RuntimeError(_REENTERED)
+    async with lock:
+        box.holder = task
+        box.depth = 1
+        try:
+            return await func(*args, **kwargs)
+        finally:
+            box.holder = None
+            box.depth = 0
+
+
 def _sync_lock(box: _Box, opts: _Options) -> Any:
     return opts.lock if opts.lock is not None else box.sync_lock()
 
@@ -286,65 +304,17 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                             box.holder = None
                             box.depth = 0
 
-                @functools.wraps(func)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await _async_plain(args, kwargs)
-
-                async def _async_plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-                    box, owner, counted = box_for(args)
-                    try:
-                        lock = box.async_ or box.async_lock()
-                        task = _current_task()
-                        if box.holder is task and task is not None:
-                            raise RuntimeError(_REENTERED)
-                        async with lock:
-                            box.holder = task
-                            box.depth = 1
-                            try:
-                                return await func(*args, **kwargs)
-                            finally:
-                                box.holder = None
-                                box.depth = 0
-                    finally:
-                        if counted:
-                            _leave(owner)
-
-                return async_method_wrapper
-
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 box, owner, counted = box_for(args)
-                if not counted:
-                    # The common case, without the bookkeeping of a use-counted owner.
-                    lock = box.async_ or box.async_lock()
-                    task = _current_task()
-                    if box.holder is task and task is not None:
-                        raise RuntimeError(_REENTERED)
-                    async with lock:
-                        box.holder = task
-                        box.depth = 1
-                        try:
-                            return await func(*args, **kwargs)
-                        finally:
-                            box.holder = None
-                            box.depth = 0
                 try:
-                    lock = box.async_ or box.async_lock()
-                    task = _current_task()
-                    if box.holder is task and task is not None:
-                        raise RuntimeError(_REENTERED)
-                    async with lock:
-                        box.holder = task
-                        box.depth = 1
-                        try:
-                            return await func(*args, **kwargs)
-                        finally:
-                            box.holder = None
-                            box.depth = 0
+                    return await _call_holding(box, func, args, kwargs)
                 finally:
                     if counted:
                         _leave(owner)
 
+            if per_object and not classmethod_:
+                return async_method_wrapper
             return async_wrapper
 
         @functools.wraps(func)
