@@ -30,6 +30,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{per_worker, runtime, scale};
+
 /// Tasks in the contended async groups.
 const TASKS: u64 = 100;
 /// Threads in the contended blocking groups.
@@ -38,28 +41,6 @@ const THREADS: u64 = 4;
 const TASK_PERMITS: usize = 4;
 /// Permits of the semaphore shared by 4 threads (fewer than the threads, so they contend).
 const THREAD_PERMITS: usize = 2;
-
-/// Operations each of `workers` does so that together they do at least `iters`.
-fn per_worker(iters: u64, workers: u64) -> u64 {
-    iters.div_ceil(workers).max(1)
-}
-
-/// Scales `elapsed` (for `done` operations) to `iters` operations.
-fn scale(elapsed: Duration, iters: u64, done: u64) -> Duration {
-    if done == iters {
-        elapsed
-    } else {
-        elapsed.mul_f64(iters as f64 / done as f64)
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Times `iters` lock + unlock cycles of an async mutex awaited inside one `block_on`.
 macro_rules! uncontended_async {

@@ -35,6 +35,9 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{per_worker, runtime, scale};
+
 /// Tasks in the async RwLock benchmarks.
 const TASKS: u64 = 100;
 /// Threads in the blocking RwLock benchmarks.
@@ -45,28 +48,6 @@ const CAP: usize = 64;
 const READ_HEAVY: u64 = 20;
 /// One operation in `WRITE_HEAVY` is a write (50%).
 const WRITE_HEAVY: u64 = 2;
-
-/// Operations each of `workers` does so that together they do at least `iters`.
-fn per_worker(iters: u64, workers: u64) -> u64 {
-    iters.div_ceil(workers).max(1)
-}
-
-/// Scales `elapsed` (for `done` operations) to `iters` operations.
-fn scale(elapsed: Duration, iters: u64, done: u64) -> Duration {
-    if done == iters {
-        elapsed
-    } else {
-        elapsed.mul_f64(iters as f64 / done as f64)
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Which operations of one worker are writes: one in `period`, staggered across
 /// workers so they do not all write at the same step. A countdown, so the hot loop pays
