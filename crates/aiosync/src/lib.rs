@@ -55,6 +55,7 @@ mod event;
 mod kernel;
 mod mutex;
 mod queue;
+pub mod raw;
 mod reentrant;
 mod rwlock;
 mod semaphore;
@@ -63,8 +64,13 @@ mod sync;
 mod synchronized;
 pub mod task;
 
-pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, ZeroPartiesError};
-pub use condition::{Condition, ConditionWait, Notified};
+pub use barrier::{
+    Arrival, Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, Lead, LeadWait,
+    ZeroPartiesError,
+};
+pub use condition::{
+    Condition, ConditionWait, Notified, RawWait, RawWaitBlocking, RawWaitError, ReentrantWait,
+};
 pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockArc, Mutex, MutexGuard, MutexGuardArc};
 pub use queue::{Get, Join, Put, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};

@@ -1,8 +1,7 @@
 //! A reentrant mutex owned by a thread (blocking calls) or a task (async calls).
 
-use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, RawSemaphore};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::kernel::semaphore::Acquire;
+use crate::raw::{Holder, RawReentrantLock, Reentry};
 use crate::task::{NoTaskIdError, NotOwnerError, OwnerId};
 use std::fmt;
 use std::future::Future;
@@ -43,12 +42,8 @@ use std::time::Duration;
 /// assert_eq!(outer.get(), 1);
 /// ```
 pub struct ReentrantMutex<T: ?Sized> {
-    sem: RawSemaphore,
-    /// The owning `OwnerId`, or 0. Compared with the caller's id only: it can equal the
-    /// caller's only if the caller stored it, so a relaxed load is enough.
-    owner: AtomicU64,
-    /// Nesting depth; only changed by the owner.
-    count: AtomicUsize,
+    /// Every ownership rule: the typed layer only derives owners and hands out `&T`.
+    pub(crate) raw: RawReentrantLock,
     value: T,
 }
 
@@ -60,9 +55,7 @@ impl<T> ReentrantMutex<T> {
     /// Creates an unlocked reentrant mutex.
     pub fn new(value: T) -> ReentrantMutex<T> {
         ReentrantMutex {
-            sem: RawSemaphore::new(1),
-            owner: AtomicU64::new(0),
-            count: AtomicUsize::new(0),
+            raw: RawReentrantLock::new(),
             value,
         }
     }
@@ -106,7 +99,7 @@ impl<T: ?Sized> ReentrantMutex<T> {
 
     /// Locks as the current thread, blocking it.
     pub fn lock_blocking(&self) -> ReentrantMutexGuard<'_, T> {
-        self.lock_blocking_inner(OwnerId::current_thread(), None)
+        self.lock_blocking_inner(Holder::thread(), None)
             .expect("no deadline")
     }
 
@@ -123,22 +116,26 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// # drop(g);
     /// ```
     pub fn lock_blocking_timeout(&self, timeout: Duration) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.lock_blocking_inner(OwnerId::current_thread(), Some(timeout))
+        self.lock_blocking_inner(Holder::thread(), Some(timeout))
     }
 
     /// Locks as the current task (or thread, outside any task) if that is possible at once.
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.try_lock_inner(OwnerId::current())
+        let holder = match OwnerId::current_task() {
+            Some(task) => Holder::task(task),
+            None => Holder::thread(),
+        };
+        self.try_lock_inner(holder)
     }
 
     /// Whether any owner holds the lock.
     pub fn is_locked(&self) -> bool {
-        self.sem.available() == 0
+        self.raw.is_locked()
     }
 
     /// Whether `owner` holds the lock.
     pub fn is_owned_by(&self, owner: OwnerId) -> bool {
-        self.owner.load(Ordering::Relaxed) == owner.as_u64()
+        self.raw.is_owned_by(owner)
     }
 
     /// Returns a mutable reference to the value: `&mut self` proves no one holds it.
@@ -168,90 +165,56 @@ impl<T: ?Sized> ReentrantMutex<T> {
 
     fn lock_blocking_inner(
         &self,
-        owner: OwnerId,
+        holder: Holder,
         timeout: Option<Duration>,
     ) -> Option<ReentrantMutexGuard<'_, T>> {
-        if self.reenter(owner) || self.sem.try_acquire_one() {
-            return Some(self.guard_after_acquire(owner));
-        }
-        let deadline = timeout.and_then(block::deadline);
-        if timeout.is_some() && deadline.is_none() {
-            // A timeout too large to represent: no limit.
-            self.sem.acquire_forever(1);
-        } else if self.sem.acquire_blocking(1, deadline).is_err() {
-            return None;
-        }
-        Some(self.guard_after_acquire(owner))
+        // No event loop is known to run here: the typed API never refuses a blocking wait.
+        let got = self
+            .raw
+            .lock_blocking(&holder, Reentry::Allow, timeout, false)
+            .expect("re-entry is allowed and no loop is named");
+        got.then(|| self.guard())
     }
 
-    fn try_lock_inner(&self, owner: OwnerId) -> Option<ReentrantMutexGuard<'_, T>> {
-        (self.reenter(owner) || self.sem.try_acquire_one()).then(|| self.guard_after_acquire(owner))
+    fn try_lock_inner(&self, holder: Holder) -> Option<ReentrantMutexGuard<'_, T>> {
+        let got = self.raw.try_lock(&holder, Reentry::Allow);
+        got.expect("re-entry is allowed").then(|| self.guard())
     }
 
-    /// If `owner` holds the lock, counts one more level and says so.
+    /// A guard for one level the caller has just taken.
     #[inline]
-    fn reenter(&self, owner: OwnerId) -> bool {
-        if self.owner.load(Ordering::Relaxed) == owner.as_u64() {
-            self.count.fetch_add(1, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Records the owner after `reenter` or a fresh acquire.
-    #[inline]
-    fn guard_after_acquire(&self, owner: OwnerId) -> ReentrantMutexGuard<'_, T> {
-        if self.count.load(Ordering::Relaxed) == 0 {
-            self.owner.store(owner.as_u64(), Ordering::Relaxed);
-            self.count.store(1, Ordering::Relaxed);
-        }
+    pub(crate) fn guard(&self) -> ReentrantMutexGuard<'_, T> {
         ReentrantMutexGuard {
             mutex: self,
             _not_send: PhantomData,
         }
     }
 
-    /// Leaves one level; the last one unlocks.
+    /// Leaves one level; the last one unlocks. Only guards call it: they hold a level.
     #[inline]
     fn unlock_one(&self) {
-        if self.count.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.owner.store(0, Ordering::Relaxed);
-            self.sem.release(1);
-        }
+        self.raw.unlock_held();
     }
 
     fn poll_lock(
         &self,
-        owner: &mut Option<OwnerId>,
+        holder: &mut Option<Holder>,
         acquire: &mut Acquire,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), NoTaskIdError>> {
-        let id = match *owner {
-            Some(id) => id,
+        let h = match *holder {
+            Some(h) => h,
             None => match OwnerId::current_task() {
-                Some(id) => {
-                    *owner = Some(id);
-                    id
-                }
+                Some(id) => *holder.insert(Holder::task(id)),
                 None => return Poll::Ready(Err(NoTaskIdError)),
             },
         };
-        // Also when queued: another request of the same owner may have taken the lock
-        // meanwhile (two lock futures of one task in flight at once).
-        if self.owner.load(Ordering::Relaxed) == id.as_u64() {
-            acquire.cancel(&self.sem);
-            self.reenter(id);
-            return Poll::Ready(Ok(()));
-        }
-        match acquire.poll_open(&self.sem, cx) {
-            Poll::Ready(()) => {
-                self.owner.store(id.as_u64(), Ordering::Relaxed);
-                self.count.store(1, Ordering::Relaxed);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        self.raw
+            .poll_lock(&h, Reentry::Allow, 1, acquire, cx)
+            .map(|r| {
+                r.expect("re-entry is allowed");
+                Ok(())
+            })
     }
 }
 
@@ -267,7 +230,7 @@ impl<T: ?Sized + Sync> ReentrantMutex<T> {
     pub fn lock_as(&self, owner: OwnerId) -> ReentrantLock<'_, T> {
         ReentrantLock {
             mutex: self,
-            owner: Some(owner),
+            owner: Some(Holder::task(owner)),
             acquire: Acquire::new(1),
         }
     }
@@ -278,12 +241,12 @@ impl<T: ?Sized + Sync> ReentrantMutex<T> {
         owner: OwnerId,
         timeout: Option<Duration>,
     ) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.lock_blocking_inner(owner, timeout)
+        self.lock_blocking_inner(Holder::task(owner), timeout)
     }
 
     /// Locks as `owner` if that is possible at once.
     pub fn try_lock_as(&self, owner: OwnerId) -> Option<ReentrantMutexGuard<'_, T>> {
-        self.try_lock_inner(owner)
+        self.try_lock_inner(Holder::task(owner))
     }
 
     /// Leaves one level held by `owner`, for callers that forget guards and track
@@ -302,20 +265,12 @@ impl<T: ?Sized + Sync> ReentrantMutex<T> {
     /// assert!(!m.is_locked());
     /// ```
     pub fn unlock_as(&self, owner: OwnerId) -> Result<(), NotOwnerError> {
-        if !self.is_owned_by(owner) {
-            return Err(NotOwnerError);
-        }
-        self.unlock_one();
-        Ok(())
+        self.raw.unlock(owner)
     }
 
     /// How many levels `owner` holds (0 if it does not hold the lock).
     pub fn levels_of(&self, owner: OwnerId) -> usize {
-        if self.is_owned_by(owner) {
-            self.count.load(Ordering::Relaxed)
-        } else {
-            0
-        }
+        self.raw.levels_of(owner)
     }
 }
 
@@ -337,7 +292,7 @@ impl<T: Default> Default for ReentrantMutex<T> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ReentrantLock<'a, T: ?Sized> {
     mutex: &'a ReentrantMutex<T>,
-    owner: Option<OwnerId>,
+    owner: Option<Holder>,
     acquire: Acquire,
 }
 
@@ -359,7 +314,7 @@ impl<'a, T: ?Sized> Future for ReentrantLock<'a, T> {
 
 impl<T: ?Sized> Drop for ReentrantLock<'_, T> {
     fn drop(&mut self) {
-        self.acquire.cancel(&self.mutex.sem);
+        self.mutex.raw.cancel(&mut self.acquire);
     }
 }
 
@@ -373,7 +328,7 @@ impl<T: ?Sized> fmt::Debug for ReentrantLock<'_, T> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ReentrantLockArc<T: ?Sized> {
     mutex: Option<Arc<ReentrantMutex<T>>>,
-    owner: Option<OwnerId>,
+    owner: Option<Holder>,
     acquire: Acquire,
 }
 
@@ -393,7 +348,7 @@ impl<T: ?Sized> Future for ReentrantLockArc<T> {
 impl<T: ?Sized> Drop for ReentrantLockArc<T> {
     fn drop(&mut self) {
         if let Some(m) = &self.mutex {
-            self.acquire.cancel(&m.sem);
+            m.raw.cancel(&mut self.acquire);
         }
     }
 }
@@ -415,6 +370,13 @@ pub struct ReentrantMutexGuard<'a, T: ?Sized> {
 unsafe impl<T: ?Sized + Sync> Send for ReentrantMutexGuard<'_, T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Sync> Sync for ReentrantMutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> ReentrantMutexGuard<'a, T> {
+    /// The mutex this guard holds a level of.
+    pub fn source(guard: &Self) -> &'a ReentrantMutex<T> {
+        guard.mutex
+    }
+}
 
 impl<T: ?Sized> Drop for ReentrantMutexGuard<'_, T> {
     fn drop(&mut self) {

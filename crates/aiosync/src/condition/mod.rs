@@ -374,3 +374,6 @@ impl<T: ?Sized> fmt::Debug for ConditionWait<'_, T> {
         f.debug_struct("ConditionWait").finish_non_exhaustive()
     }
 }
+
+mod raw_wait;
+pub use raw_wait::{RawWait, RawWaitBlocking, RawWaitError, ReentrantWait};

@@ -8,6 +8,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+mod lead;
+pub use lead::{Arrival, Lead, LeadWait};
+
 const NONE: usize = usize::MAX;
 
 /// A barrier for a fixed number of parties: each waits until all have arrived, then all
@@ -41,7 +44,14 @@ const NONE: usize = usize::MAX;
 pub struct Barrier {
     parties: usize,
     inner: Lock<Inner>,
+    /// Whether the last arrival leads: it is handed a [`Lead`] (runs the action) before
+    /// the round is released.
+    leads: bool,
+    action: Option<Action>,
 }
+
+/// What the leader of each round runs before the round is released.
+type Action = Box<dyn Fn() + Send + Sync>;
 
 /// Each waiter's role, kept in its node's `need`.
 const FILLING: usize = 0;
@@ -60,9 +70,16 @@ struct Inner {
     blocked: usize,
     resetting: bool,
     broken: bool,
+    /// The round is full and its leader runs the action: arrivals wait, as in a drain.
+    leading: bool,
 }
 
 impl Inner {
+    /// Whether a new arrival must wait before it counts in a round.
+    fn held_back(&self) -> bool {
+        self.draining > 0 || self.resetting || self.leading
+    }
+
     /// A waiter leaves (its wait returned or was dropped): once the last released or
     /// reset party is gone, the barrier fills again and the blocked arrivals count.
     fn leave(&mut self, role: usize, wakers: &mut Wakers) {
@@ -71,7 +88,11 @@ impl Inner {
             DRAINING => self.draining -= 1,
             _ => self.blocked -= 1,
         }
-        if role != BLOCKED && self.draining == 0 && (!self.resetting || self.filling == 0) {
+        if role != BLOCKED
+            && self.draining == 0
+            && !self.leading
+            && (!self.resetting || self.filling == 0)
+        {
             self.resetting = false;
             self.admit_blocked(wakers);
         }
@@ -205,7 +226,10 @@ impl Barrier {
                 blocked: 0,
                 resetting: false,
                 broken: false,
+                leading: false,
             }),
+            leads: false,
+            action: None,
         })
     }
 
@@ -220,6 +244,8 @@ impl Barrier {
         let inner = lock(&self.inner);
         if inner.broken || inner.draining > 0 || inner.resetting {
             0
+        } else if inner.leading {
+            inner.filling + 1
         } else {
             inner.filling
         }
@@ -363,11 +389,40 @@ pub struct BarrierWait<'a> {
     key: usize,
 }
 
+/// How an arrival ended its wait.
+pub(crate) enum Arrived {
+    Released(BarrierWaitResult),
+    /// Last of a leading barrier's round: the round waits for this party's [`Lead`].
+    Lead,
+}
+
 impl Future for BarrierWait<'_> {
     type Output = Result<BarrierWaitResult, BrokenBarrierError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        match this.poll_arrival(cx) {
+            Poll::Ready(Ok(Arrived::Released(r))) => Poll::Ready(Ok(r)),
+            Poll::Ready(Ok(Arrived::Lead)) => {
+                // Dropped unfinished (the action panicked): the round breaks.
+                let lead = Lead::new(this.barrier);
+                if let Some(action) = &this.barrier.action {
+                    action();
+                }
+                Poll::Ready(lead.complete())
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl BarrierWait<'_> {
+    pub(crate) fn poll_arrival(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Arrived, BrokenBarrierError>> {
+        let this = self;
         let parties = this.barrier.parties;
         let mut wakers = Wakers::new();
         let result = {
@@ -376,7 +431,7 @@ impl Future for BarrierWait<'_> {
                 if inner.broken {
                     return Poll::Ready(Err(BrokenBarrierError));
                 }
-                if inner.draining > 0 || inner.resetting {
+                if inner.held_back() {
                     // The previous round is still leaving: wait to be counted.
                     this.key = inner.list.push(BLOCKED, cx.waker());
                     inner.blocked += 1;
@@ -387,16 +442,21 @@ impl Future for BarrierWait<'_> {
                     inner.filling += 1;
                     return Poll::Pending;
                 }
+                if this.barrier.leads {
+                    // Last to arrive: the round waits for this party to lead it.
+                    inner.leading = true;
+                    return Poll::Ready(Ok(Arrived::Lead));
+                }
                 // Last to arrive: release the round; earlier parties get 0..parties-1.
                 inner.release(parties, &mut wakers);
-                Ok(BarrierWaitResult {
+                Ok(Arrived::Released(BarrierWaitResult {
                     index: parties - 1,
                     parties,
-                })
+                }))
             } else if inner.list[this.key].need == BLOCKED
                 && inner.list[this.key].state != NodeState::Broken
             {
-                if inner.draining > 0 || inner.resetting {
+                if inner.held_back() {
                     inner.list[this.key].state = NodeState::Waiting;
                     inner.list.set_waker(this.key, cx.waker());
                     return Poll::Pending;
@@ -406,7 +466,7 @@ impl Future for BarrierWait<'_> {
                 inner.blocked -= 1;
                 this.key = NONE;
                 drop(inner);
-                return Pin::new(this).poll(cx);
+                return this.poll_arrival(cx);
             } else {
                 match inner.list[this.key].state {
                     NodeState::Granted | NodeState::Broken => {
@@ -416,10 +476,10 @@ impl Future for BarrierWait<'_> {
                         if node.state == NodeState::Broken {
                             Err(BrokenBarrierError)
                         } else {
-                            Ok(BarrierWaitResult {
+                            Ok(Arrived::Released(BarrierWaitResult {
                                 index: node.got,
                                 parties,
-                            })
+                            }))
                         }
                     }
                     _ => {
