@@ -9,10 +9,17 @@ the calling thread, select the blocking form.
 from __future__ import annotations
 
 from . import _aiosync
-from ._aiosync import Barrier, BoundedSemaphore, Event, Lock, RLock, Semaphore
-from ._condition import Condition
+from ._aiosync import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Lock,
+    RLock,
+    RWLock,
+    Semaphore,
+)
 from ._errors import BrokenBarrierError, QueueEmpty, QueueFull, QueueShutDown
-from ._rwlock import RWLock
 from ._synchronized import synchronized
 from ._views import AsyncQueueView, SyncQueueView
 

@@ -3,31 +3,36 @@
 
 use pyo3::prelude::*;
 
-mod aio;
+mod barrier;
+mod bridge;
+mod condition;
 mod errors;
 mod event;
 mod locks;
+mod object_lock;
+mod owners;
 mod queue;
 mod rwlock;
+mod semaphore;
 
 #[pymodule]
 fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<locks::Lock>()?;
     m.add_class::<locks::RLock>()?;
-    m.add_class::<locks::Semaphore>()?;
-    m.add_class::<locks::BoundedSemaphore>()?;
+    m.add_class::<semaphore::Semaphore>()?;
+    m.add_class::<semaphore::BoundedSemaphore>()?;
     m.add_class::<event::Event>()?;
-    m.add_class::<event::Barrier>()?;
-    m.add_class::<event::ConditionCore>()?;
-    m.add_class::<event::Listener>()?;
+    m.add_class::<barrier::Barrier>()?;
+    m.add_class::<condition::Condition>()?;
     m.add_class::<queue::Queue>()?;
     m.add_class::<queue::LifoQueue>()?;
     m.add_class::<queue::PriorityQueue>()?;
-    m.add_class::<rwlock::RwCore>()?;
-    m.add_class::<rwlock::RwGuard>()?;
-    m.add_class::<aio::Ready>()?;
-    m.add_function(wrap_pyfunction!(aio::_running_loop, m)?)?;
-    m.add_function(wrap_pyfunction!(aio::_current_task, m)?)?;
-    m.add_class::<aio::Waiter>()?;
+    m.add_class::<rwlock::RWLock>()?;
+    m.add_class::<rwlock::RWSide>()?;
+    m.add_class::<object_lock::ObjectLocks>()?;
+    m.add_class::<bridge::Ready>()?;
+    m.add_function(wrap_pyfunction!(bridge::_running_loop, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::_current_task, m)?)?;
+    m.add_class::<bridge::Waiter>()?;
     Ok(())
 }

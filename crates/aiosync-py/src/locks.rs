@@ -1,100 +1,50 @@
-//! Lock, Semaphore, BoundedSemaphore and RLock.
+//! Lock and RLock: conversion only. Who may proceed (the holder, re-entry, release by a
+//! non-owner, the blocking wait that could never end) is the core's `aiosync::raw`.
 
-use crate::aio::{self, mapped, ready_none, running_loop, timeout_arg};
-use aiosync::{OwnerId, ReentrantMutex, Semaphore as CoreSemaphore};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use crate::bridge::{self, blocking_args, mapped, mode, no_loop, ready, ready_none, Mode};
+use crate::owners;
+use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, Reentry};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How a call that has an asyncio and a threading form should run.
-pub(crate) enum Mode<'py> {
-    Async(Bound<'py, PyAny>),
-    Blocking,
+/// A lock shared by threads and any number of asyncio event loops.
+#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "Lock")]
+pub(crate) struct Lock {
+    l: Arc<RawLock>,
 }
 
-/// Threading-style arguments, or no running loop in this thread, mean blocking.
-pub(crate) fn mode(py: Python<'_>, threading_args: bool) -> PyResult<Mode<'_>> {
-    if threading_args {
-        return Ok(Mode::Blocking);
-    }
-    Ok(match running_loop(py)? {
-        Some(lp) => Mode::Async(lp),
-        None => Mode::Blocking,
-    })
-}
-
-/// Validates `acquire(blocking, timeout)` as `threading.Lock` does.
-pub(crate) fn blocking_args(
-    blocking: Option<bool>,
-    timeout: Option<f64>,
-) -> PyResult<(bool, Option<Duration>)> {
-    let blocking = blocking.unwrap_or(true);
-    let t = timeout_arg(timeout)?;
-    if !blocking && t.is_some() {
-        return Err(PyValueError::new_err(
-            "can't specify a timeout for a non-blocking call",
-        ));
-    }
-    Ok((blocking, t))
-}
-
-fn no_loop() -> PyErr {
-    PyRuntimeError::new_err("no running event loop")
-}
-
-/// Permits plus the thread that last took one: the engine of Lock and the semaphores.
-pub(crate) struct Permits {
-    sem: CoreSemaphore,
-    holder: AtomicU64,
-}
-
-impl Permits {
-    fn new(sem: CoreSemaphore) -> Arc<Permits> {
-        Arc::new(Permits {
-            sem,
-            holder: AtomicU64::new(0),
-        })
-    }
-
-    fn took(&self) {
-        self.holder.store(aio::thread_tag(), Ordering::Relaxed);
-    }
-
-    #[inline]
-    fn try_acquire(&self) -> bool {
-        match self.sem.try_acquire() {
-            Some(g) => {
-                g.forget();
-                self.took();
-                true
-            }
-            None => false,
+impl Lock {
+    pub(crate) fn create() -> Lock {
+        Lock {
+            l: Arc::new(RawLock::new()),
         }
     }
 
-    /// An awaitable acquire giving `value`.
+    /// The core lock (a Condition shares it).
+    pub(crate) fn raw(&self) -> &Arc<RawLock> {
+        &self.l
+    }
+
+    /// An awaitable acquire giving `value`. Lazy: nothing happens until it is awaited
+    /// (as an asyncio coroutine), so an acquire cancelled before it runs takes nothing.
     fn acquire_async(
-        self: &Arc<Self>,
+        &self,
         py: Python<'_>,
         lp: Bound<'_, PyAny>,
         value: Py<PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let me = self.clone();
-        aio::waiter(
+        let h = owners::thread();
+        bridge::waiter(
             py,
             lp,
             mapped(
-                self.clone(),
-                |p| p.sem.acquire(),
-                move |py, g| {
-                    g.forget();
-                    me.took();
-                    Ok(value.clone_ref(py))
-                },
+                self.l.clone(),
+                move |l| l.lock(h),
+                move |py, ()| Ok(value.clone_ref(py)),
             ),
         )
     }
@@ -104,57 +54,32 @@ impl Permits {
         py: Python<'_>,
         blocking: bool,
         timeout: Option<Duration>,
-        check_own_loop: Option<&str>,
     ) -> PyResult<bool> {
-        if self.try_acquire() {
+        let h = owners::thread();
+        if self.l.try_lock(&h) {
             return Ok(true);
         }
         if !blocking {
             return Ok(false);
         }
-        // A lock held by a task of this thread's own running loop: waiting here blocks
-        // that loop, so the holder could never release. (Not for semaphores: any thread
-        // may release one.)
-        if let Some(what) = check_own_loop {
-            if self.holder.load(Ordering::Relaxed) == aio::thread_tag()
-                && running_loop(py)?.is_some()
-            {
-                return Err(PyRuntimeError::new_err(format!(
-                    "a blocking {what} acquire on the thread whose running event loop holds \
-                     it would deadlock; use `await` (or `async with`) instead"
-                )));
-            }
-        }
-        let ok = match aio::block(py, self.sem.acquire(), timeout)? {
-            Some(g) => {
-                g.forget();
-                true
-            }
-            None => false,
-        };
-        if ok {
-            self.took();
-        }
-        Ok(ok)
+        self.l
+            .check_blocking(&h, owners::loop_running(py)?)
+            .map_err(|e| owners::lock_error(e, "Lock"))?;
+        Ok(bridge::block(py, self.l.lock(h), timeout)?.is_some())
     }
-}
-
-/// A lock shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "Lock")]
-pub(crate) struct Lock {
-    p: Arc<Permits>,
 }
 
 #[pymethods]
 impl Lock {
     #[new]
     fn new() -> Self {
-        Lock {
-            p: Permits::new(CoreSemaphore::bounded(1)),
-        }
+        Lock::create()
     }
 
     /// asyncio: `await lock.acquire()`. threading: `lock.acquire(blocking=True, timeout=-1)`.
+    ///
+    /// Cancel safety: a cancelled asyncio acquire takes nothing; a lock handed to it
+    /// meanwhile goes to the next waiter.
     #[pyo3(signature = (blocking=None, timeout=None))]
     fn acquire(
         &self,
@@ -163,33 +88,26 @@ impl Lock {
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         match mode(py, blocking.is_some() || timeout.is_some())? {
-            // Lazy: nothing happens until it is awaited (as an asyncio coroutine), so an
-            // acquire cancelled before it runs cannot leak the lock.
-            Mode::Async(lp) => self.p.acquire_async(py, lp, true.into_py_any(py)?),
+            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?),
             Mode::Blocking => {
                 let (b, t) = blocking_args(blocking, timeout)?;
-                self.p
-                    .acquire_blocking(py, b, t, Some("Lock"))?
-                    .into_py_any(py)
+                self.acquire_blocking(py, b, t)?.into_py_any(py)
             }
         }
     }
 
     fn release(&self) -> PyResult<()> {
-        // Forget the holder first: the next taker records itself after this.
-        let was = self.p.holder.swap(0, Ordering::Relaxed);
-        self.p.sem.add_permits(1).map_err(|_| {
-            self.p.holder.store(was, Ordering::Relaxed);
-            PyRuntimeError::new_err("Lock is not acquired.")
-        })
+        self.l
+            .unlock()
+            .map_err(|_| PyRuntimeError::new_err("Lock is not acquired."))
     }
 
     fn locked(&self) -> bool {
-        self.p.sem.available_permits() == 0
+        self.l.is_locked()
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.p.acquire_blocking(py, true, None, Some("Lock"))
+        self.acquire_blocking(py, true, None)
     }
 
     #[pyo3(signature = (*_args))]
@@ -198,11 +116,11 @@ impl Lock {
     }
 
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if self.p.try_acquire() {
+        if self.l.try_lock(&owners::thread()) {
             return Ok(ready_none(py).into_any());
         }
-        let lp = running_loop(py)?.ok_or_else(no_loop)?;
-        self.p.acquire_async(py, lp, py.None())
+        let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;
+        self.acquire_async(py, lp, py.None())
     }
 
     #[pyo3(signature = (*_args))]
@@ -217,218 +135,58 @@ impl Lock {
     }
 }
 
-/// A counting semaphore shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Semaphore")]
-pub(crate) struct Semaphore {
-    p: Arc<Permits>,
-    bounded: bool,
-}
-
-impl Semaphore {
-    fn create(value: i64, bounded: bool) -> PyResult<Self> {
-        if value < 0 {
-            return Err(PyValueError::new_err(
-                "Semaphore initial value must be >= 0",
-            ));
-        }
-        let n = usize::try_from(value)
-            .ok()
-            .filter(|&n| n <= aiosync::MAX_PERMITS)
-            .ok_or_else(|| PyValueError::new_err("Semaphore initial value is too large"))?;
-        let sem = if bounded {
-            CoreSemaphore::bounded(n)
-        } else {
-            CoreSemaphore::new(n)
-        };
-        Ok(Semaphore {
-            p: Permits::new(sem),
-            bounded,
-        })
-    }
-}
-
-#[pymethods]
-impl Semaphore {
-    #[new]
-    #[pyo3(signature = (value=1))]
-    fn new(value: i64) -> PyResult<Self> {
-        Semaphore::create(value, false)
-    }
-
-    /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`.
-    #[pyo3(signature = (blocking=None, timeout=None))]
-    fn acquire(
-        &self,
-        py: Python<'_>,
-        blocking: Option<bool>,
-        timeout: Option<f64>,
-    ) -> PyResult<Py<PyAny>> {
-        match mode(py, blocking.is_some() || timeout.is_some())? {
-            // Lazy: nothing happens until it is awaited (as an asyncio coroutine), so an
-            // acquire cancelled before it runs cannot leak the lock.
-            Mode::Async(lp) => self.p.acquire_async(py, lp, true.into_py_any(py)?),
-            Mode::Blocking => {
-                let (b, t) = blocking_args(blocking, timeout)?;
-                self.p.acquire_blocking(py, b, t, None)?.into_py_any(py)
-            }
-        }
-    }
-
-    /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
-    #[pyo3(signature = (n=1))]
-    fn release(&self, n: i64) -> PyResult<()> {
-        if n < 1 {
-            return Err(PyValueError::new_err("n must be one or more"));
-        }
-        self.p.sem.add_permits(n as usize).map_err(|_| {
-            PyValueError::new_err(if self.bounded {
-                "BoundedSemaphore released too many times"
-            } else {
-                "Semaphore released too many times"
-            })
-        })
-    }
-
-    /// Whether an acquire would have to wait (no permit free, or waiters queued first).
-    fn locked(&self) -> bool {
-        self.p.sem.available_permits() == 0 || self.p.sem.has_waiters()
-    }
-
-    /// Free permits.
-    #[getter]
-    fn _value(&self) -> usize {
-        self.p.sem.available_permits()
-    }
-
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.p.acquire_blocking(py, true, None, None)
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.release(1)
-    }
-
-    fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if self.p.try_acquire() {
-            return Ok(ready_none(py).into_any());
-        }
-        let lp = running_loop(py)?.ok_or_else(no_loop)?;
-        self.p.acquire_async(py, lp, py.None())
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        self.release(1)?;
-        Ok(ready_none(py).into_any())
-    }
-
-    fn __repr__(&self) -> String {
-        let kind = if self.bounded {
-            "BoundedSemaphore"
-        } else {
-            "Semaphore"
-        };
-        format!("<aiosync.{kind} [value={}]>", self._value())
-    }
-}
-
-/// A semaphore that refuses to be released above its initial value.
-#[pyclass(frozen, extends = Semaphore, module = "aiosync._aiosync", name = "BoundedSemaphore")]
-pub(crate) struct BoundedSemaphore;
-
-#[pymethods]
-impl BoundedSemaphore {
-    #[new]
-    #[pyo3(signature = (value=1))]
-    fn new(value: i64) -> PyResult<PyClassInitializer<Self>> {
-        Ok(
-            PyClassInitializer::from(Semaphore::create(value, true)?)
-                .add_subclass(BoundedSemaphore),
-        )
-    }
-}
-
-/// The identity of the caller: the current task when a loop runs in this thread and the
-/// call is an asyncio one, else the thread.
-fn task_owner(py: Python<'_>, lp: &Bound<'_, PyAny>) -> PyResult<OwnerId> {
-    let task = aio::current_task(py, lp)?;
-    if task.is_none() {
-        return Err(PyRuntimeError::new_err(
-            "RLock needs a running asyncio task",
-        ));
-    }
-    Ok(OwnerId::from_raw(task.as_ptr() as u64).expect("an object's address is not zero"))
-}
-
-/// Threads get small numbers, never a Python object's address.
-fn thread_owner() -> OwnerId {
-    OwnerId::from_raw(aio::thread_tag()).expect("thread tags start at 1")
-}
-
 /// A reentrant lock: owned by the thread (threading calls) or the asyncio task (asyncio
 /// calls) that acquired it, which may acquire it again.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "RLock")]
+#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "RLock")]
 pub(crate) struct RLock {
-    m: Arc<ReentrantMutex<()>>,
-    /// Thread of the last acquirer, to refuse a blocking wait that could never succeed.
-    holder_thread: Arc<AtomicU64>,
+    m: Arc<RawReentrantLock>,
+}
+
+fn unheld() -> PyErr {
+    PyRuntimeError::new_err("cannot release un-acquired lock")
+}
+
+fn refused(e: LockError) -> PyErr {
+    owners::lock_error(e, "RLock")
 }
 
 impl RLock {
+    pub(crate) fn create() -> RLock {
+        RLock {
+            m: Arc::new(RawReentrantLock::new()),
+        }
+    }
+
+    /// The core lock (a Condition shares it).
+    pub(crate) fn raw(&self) -> &Arc<RawReentrantLock> {
+        &self.m
+    }
+
     fn acquire_blocking(
         &self,
         py: Python<'_>,
         blocking: bool,
         timeout: Option<Duration>,
     ) -> PyResult<bool> {
-        let me = thread_owner();
-        if let Some(g) = self.m.try_lock_as(me) {
-            std::mem::forget(g);
-            self.took();
+        let h = owners::thread();
+        if self.m.try_lock(&h, Reentry::Allow).map_err(refused)? {
             return Ok(true);
         }
         if !blocking {
             return Ok(false);
         }
-        // Held by a task of this thread's own running loop: waiting would block the loop
-        // that must release it.
-        if self.holder_thread.load(Ordering::Relaxed) == aio::thread_tag()
-            && running_loop(py)?.is_some()
-        {
-            return Err(PyRuntimeError::new_err(
-                "a blocking RLock acquire on the thread whose running event loop holds it \
-                 (through a task) would deadlock; use `await` (or `async with`) instead",
-            ));
-        }
-        let ok = match aio::block(py, self.m.lock_as(me), timeout)? {
-            Some(r) => {
-                std::mem::forget(r.expect("an explicit owner needs no task identity"));
-                true
-            }
-            None => false,
-        };
-        if ok {
-            self.took();
-        }
-        Ok(ok)
-    }
-
-    fn took(&self) {
-        self.holder_thread
-            .store(aio::thread_tag(), Ordering::Relaxed);
-    }
-
-    /// Leaves one level held by `o`; the last one forgets the holder thread first.
-    fn unlock(&self, o: OwnerId) -> PyResult<()> {
-        if self.m.levels_of(o) == 1 {
-            self.holder_thread.store(0, Ordering::Relaxed);
-        }
         self.m
-            .unlock_as(o)
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+            .check_blocking(&h, owners::loop_running(py)?)
+            .map_err(refused)?;
+        match bridge::block(py, self.m.lock(h, Reentry::Allow), timeout)? {
+            Some(r) => r.map(|()| true).map_err(refused),
+            None => Ok(false),
+        }
     }
 
+    /// An awaitable acquire owned by the task that calls it (also when another task
+    /// awaits it: `asyncio.wait_for` and `gather` wrap it in a task of their own);
+    /// `eager` tries at once (`async with`).
     fn acquire_async(
         &self,
         py: Python<'_>,
@@ -436,43 +194,24 @@ impl RLock {
         value: Py<PyAny>,
         eager: bool,
     ) -> PyResult<Py<PyAny>> {
-        let me = task_owner(py, &lp)?;
-        if eager {
-            if let Some(g) = self.m.try_lock_as(me) {
-                std::mem::forget(g);
-                self.took();
-                return Ok(aio::ready(py, value)?.into_any());
-            }
+        let h = owners::task(py, &lp, "RLock")?;
+        if eager && self.m.try_lock(&h, Reentry::Allow).map_err(refused)? {
+            return Ok(ready(py, value)?.into_any());
         }
-        let holder = self.holder_thread.clone();
-        aio::waiter(
+        bridge::waiter(
             py,
             lp,
             mapped(
                 self.m.clone(),
-                move |m| m.lock_as(me),
-                move |py, r| {
-                    std::mem::forget(r.expect("an explicit owner needs no task identity"));
-                    holder.store(aio::thread_tag(), Ordering::Relaxed);
-                    Ok(value.clone_ref(py))
-                },
+                move |m| m.lock(h, Reentry::Allow),
+                move |py, r| r.map(|()| value.clone_ref(py)).map_err(refused),
             ),
         )
     }
 
-    /// The owner that holds it among the caller's identities (task first, then thread).
-    fn holder(&self, py: Python<'_>) -> PyResult<Option<OwnerId>> {
-        if let Some(lp) = running_loop(py)? {
-            let task = aio::current_task(py, &lp)?;
-            if !task.is_none() {
-                let t = OwnerId::from_raw(task.as_ptr() as u64).expect("non-null");
-                if self.m.is_owned_by(t) {
-                    return Ok(Some(t));
-                }
-            }
-        }
-        let me = thread_owner();
-        Ok(self.m.is_owned_by(me).then_some(me))
+    /// The caller's identity that holds it (its task first, then its thread).
+    fn holder(&self, py: Python<'_>) -> PyResult<Option<Holder>> {
+        owners::owning(py, |o| self.m.is_owned_by(o))
     }
 }
 
@@ -480,14 +219,14 @@ impl RLock {
 impl RLock {
     #[new]
     fn new() -> Self {
-        RLock {
-            m: Arc::new(ReentrantMutex::new(())),
-            holder_thread: Arc::new(AtomicU64::new(0)),
-        }
+        RLock::create()
     }
 
     /// asyncio: `await rlock.acquire()` (owner: the task). threading:
     /// `rlock.acquire(blocking=True, timeout=-1)` (owner: the thread).
+    ///
+    /// Cancel safety: a cancelled asyncio acquire takes nothing; a lock handed to it
+    /// meanwhile goes to the next waiter.
     #[pyo3(signature = (blocking=None, timeout=None))]
     fn acquire(
         &self,
@@ -506,10 +245,8 @@ impl RLock {
 
     /// Leaves one level; only the owner may.
     fn release(&self, py: Python<'_>) -> PyResult<()> {
-        match self.holder(py)? {
-            Some(o) => self.unlock(o),
-            None => Err(PyRuntimeError::new_err("cannot release un-acquired lock")),
-        }
+        let h = self.holder(py)?.ok_or_else(unheld)?;
+        self.m.unlock(h.owner()).map_err(|_| unheld())
     }
 
     fn locked(&self) -> bool {
@@ -521,16 +258,18 @@ impl RLock {
         Ok(self.holder(py)?.is_some())
     }
 
-    /// Releases every level the caller holds, returning how many (for Condition).
+    /// Releases every level the caller holds, returning how many (threading.Condition
+    /// gives them back through `_acquire_restore`).
     fn _release_save(&self, py: Python<'_>) -> PyResult<usize> {
-        let o = self
-            .holder(py)?
-            .ok_or_else(|| PyRuntimeError::new_err("cannot release un-acquired lock"))?;
-        let n = self.m.levels_of(o);
-        for _ in 0..n {
-            self.unlock(o)?;
-        }
-        Ok(n)
+        let h = self.holder(py)?.ok_or_else(unheld)?;
+        self.m.release_all(h.owner()).map_err(|_| unheld())
+    }
+
+    /// Takes back the levels `_release_save` gave up, as the calling thread.
+    fn _acquire_restore(&self, py: Python<'_>, levels: usize) {
+        let h = owners::thread();
+        let m = &self.m;
+        py.detach(|| m.relock_blocking(&h, levels.max(1)));
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
@@ -539,18 +278,21 @@ impl RLock {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.unlock(thread_owner())
+        self.m
+            .unlock(owners::thread().owner())
+            .map_err(|_| unheld())
     }
 
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let lp = running_loop(py)?.ok_or_else(no_loop)?;
+        let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;
         self.acquire_async(py, lp, py.None(), true)
     }
 
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        let lp = running_loop(py)?.ok_or_else(no_loop)?;
-        self.unlock(task_owner(py, &lp)?)?;
+        let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;
+        let h = owners::task(py, &lp, "RLock")?;
+        self.m.unlock(h.owner()).map_err(|_| unheld())?;
         Ok(ready_none(py).into_any())
     }
 

@@ -1,8 +1,7 @@
 //! Queue, LifoQueue and PriorityQueue: one core queue of Python objects.
 
-use crate::aio::{self, mapped_with, timeout_arg, PyPoll};
+use crate::bridge::{self, mapped_with, mode, timeout_arg, Mode, PyPoll};
 use crate::errors;
-use crate::locks::{mode, Mode};
 use aiosync::{Queue as CoreQueue, QueueShutDown, TryGetError, TryPutError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -109,7 +108,7 @@ impl Queue {
             },
             self.detach,
         );
-        aio::waiter(py, lp, p)
+        bridge::waiter(py, lp, p)
     }
 
     fn get_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -122,7 +121,7 @@ impl Queue {
             },
             self.detach,
         );
-        aio::waiter(py, lp, p)
+        bridge::waiter(py, lp, p)
     }
 
     fn put_blocking(
@@ -135,11 +134,13 @@ impl Queue {
         let t = queue_timeout(timeout)?;
         let r = match self.run(py, |q| q.try_put(PyOrd(item))) {
             // The put future keeps the item: only a completed put inserts it.
-            Err(TryPutError::Full(item)) if block => match aio::block(py, self.q.put(item), t)? {
-                Some(Ok(())) => Ok(()),
-                Some(Err(_)) => return Err(shut_down(py)),
-                None => return Err(errors::queue_full(py, "queue is full")),
-            },
+            Err(TryPutError::Full(item)) if block => {
+                match bridge::block(py, self.q.put(item), t)? {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(_)) => return Err(shut_down(py)),
+                    None => return Err(errors::queue_full(py, "queue is full")),
+                }
+            }
             r => r,
         };
         match r {
@@ -157,7 +158,7 @@ impl Queue {
     ) -> PyResult<Py<PyAny>> {
         let t = queue_timeout(timeout)?;
         let r = match self.run(py, |q| q.try_get()) {
-            Err(TryGetError::Empty) if block => match aio::block(py, self.q.get(), t)? {
+            Err(TryGetError::Empty) if block => match bridge::block(py, self.q.get(), t)? {
                 Some(Ok(v)) => Ok(v),
                 Some(Err(_)) => Err(TryGetError::ShutDown),
                 None => Err(TryGetError::Empty),
@@ -173,7 +174,7 @@ impl Queue {
 
     fn join_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if self.run(py, |q| q.unfinished_tasks()) == 0 {
-            return Ok(aio::ready_none(py).into_any());
+            return Ok(bridge::ready_none(py).into_any());
         }
         let p: Box<dyn PyPoll> = mapped_with(
             self.q.clone(),
@@ -181,12 +182,12 @@ impl Queue {
             |py, ()| Ok(py.None()),
             self.detach,
         );
-        aio::waiter(py, lp, p)
+        bridge::waiter(py, lp, p)
     }
 }
 
 fn running(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    aio::running_loop(py)?.ok_or_else(|| PyRuntimeError::new_err("no running event loop"))
+    bridge::running_loop(py)?.ok_or_else(|| PyRuntimeError::new_err("no running event loop"))
 }
 
 #[pymethods]
@@ -291,7 +292,7 @@ impl Queue {
     }
 
     fn _join_blocking(&self, py: Python<'_>) -> PyResult<()> {
-        aio::block(py, self.q.join(), None)?;
+        bridge::block(py, self.q.join(), None)?;
         Ok(())
     }
 

@@ -1,155 +1,239 @@
-//! The core of RWLock: the per-task ownership rules live in Python (`aiosync._rwlock`).
+//! RWLock (aiorwlock's surface): conversion only; per-owner holds, reentrancy, downgrade,
+//! the upgrade refusal and the deadlock rule are the core's (`aiosync::raw::RawRwLock`).
 
-use crate::aio::{self, mapped, timeout_arg};
-use aiosync::{RwLock, RwLockReadGuardArc, RwLockWriteGuardArc};
-use parking_lot::Mutex;
+use crate::bridge::{self, blocking_args, mapped, mode, ready_none, Mode};
+use crate::owners;
+use aiosync::raw::{Holder, LockError, RawRwLock, Upgrade};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
+use std::time::Duration;
 
-// The guards are held only for their `Drop`, which releases the lock.
-#[allow(dead_code)]
-enum Held {
-    Read(RwLockReadGuardArc<()>),
-    Write(RwLockWriteGuardArc<()>),
+/// A read-write lock shared by threads and any number of event loops.
+///
+/// Many readers or one writer; a waiting writer blocks new readers, and the readers
+/// queued meanwhile go in together after it (writer-preferring FIFO). Ownership is per
+/// asyncio task (per thread outside tasks), as in aiorwlock: a writer may take the read
+/// lock too, and a reader asking for the write lock gets `RuntimeError` (an upgrade
+/// would deadlock).
+#[pyclass(frozen, module = "aiosync._aiosync", name = "RWLock")]
+pub(crate) struct RWLock {
+    reader: Py<RWSide>,
+    writer: Py<RWSide>,
 }
 
-/// One held read or write lock; `release()` gives it back.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "_RwGuard")]
-pub(crate) struct RwGuard {
-    held: Mutex<Option<Held>>,
+/// `rwlock.reader_lock` or `rwlock.writer_lock`.
+#[pyclass(frozen, module = "aiosync._aiosync", name = "_RWLockSide")]
+pub(crate) struct RWSide {
+    rw: Arc<RawRwLock>,
+    write: bool,
 }
 
-impl RwGuard {
-    fn new(h: Held) -> RwGuard {
-        RwGuard {
-            held: Mutex::new(Some(h)),
+fn unheld() -> PyErr {
+    PyRuntimeError::new_err("Cannot release an un-acquired lock")
+}
+
+fn refused(e: LockError) -> PyErr {
+    owners::lock_error(e, "RWLock")
+}
+
+impl RWSide {
+    fn try_take(&self, h: &Holder) -> Result<bool, LockError> {
+        if self.write {
+            self.rw.try_write(h, Upgrade::Refuse)
+        } else {
+            Ok(self.rw.try_read(h))
         }
+    }
+
+    /// An awaitable acquire giving `value`, owned by the task that awaits it.
+    fn acquire_async(
+        &self,
+        py: Python<'_>,
+        lp: Bound<'_, PyAny>,
+        value: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let write = self.write;
+        let rw = self.rw.clone();
+        let start = move |h: Holder| {
+            mapped(
+                rw,
+                move |rw| {
+                    if write {
+                        rw.write(h, Upgrade::Refuse)
+                    } else {
+                        rw.read(h)
+                    }
+                },
+                move |py, r| r.map(|()| value.clone_ref(py)).map_err(refused),
+            )
+        };
+        bridge::waiter(py, lp, owners::deferred(owners::caller, start))
+    }
+
+    fn acquire_blocking(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<Duration>,
+    ) -> PyResult<bool> {
+        let h = owners::caller(py)?;
+        if self.try_take(&h).map_err(refused)? {
+            return Ok(true);
+        }
+        if !blocking {
+            return Ok(false);
+        }
+        self.rw
+            .check_blocking(&h, owners::loop_running(py)?)
+            .map_err(refused)?;
+        let fut = if self.write {
+            self.rw.write(h, Upgrade::Refuse)
+        } else {
+            self.rw.read(h)
+        };
+        match bridge::block(py, fut, timeout)? {
+            Some(r) => r.map(|()| true).map_err(refused),
+            None => Ok(false),
+        }
+    }
+
+    fn release_as(&self, py: Python<'_>) -> PyResult<()> {
+        let write = self.write;
+        let rw = &self.rw;
+        let holder = owners::owning(py, |o| {
+            let (reads, writes) = rw.levels_of(o);
+            if write {
+                writes > 0
+            } else {
+                reads > 0
+            }
+        })?
+        .ok_or_else(unheld)?;
+        let r = if write {
+            rw.release_write(holder.owner())
+        } else {
+            rw.release_read(holder.owner())
+        };
+        r.map_err(|_| unheld())
     }
 }
 
 #[pymethods]
-impl RwGuard {
-    fn release(&self) -> PyResult<()> {
-        match self.held.lock().take() {
-            Some(h) => {
-                drop(h);
-                Ok(())
-            }
-            None => Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "Cannot release an un-acquired lock",
-            )),
-        }
-    }
-
-    /// Turns a write guard into a read guard (no writer in between).
-    fn downgrade(&self) -> PyResult<()> {
-        let mut held = self.held.lock();
-        match held.take() {
-            Some(Held::Write(g)) => {
-                *held = Some(Held::Read(RwLockWriteGuardArc::downgrade(g)));
-                Ok(())
-            }
-            other => {
-                *held = other;
-                Err(pyo3::exceptions::PyRuntimeError::new_err(
-                    "not a held write lock",
-                ))
-            }
-        }
-    }
-
-    #[getter]
-    fn write(&self) -> bool {
-        matches!(*self.held.lock(), Some(Held::Write(_)))
-    }
-}
-
-/// A writer-preferring FIFO read-write lock (see `aiosync::RwLock`).
-#[pyclass(frozen, module = "aiosync._aiosync", name = "_RwCore")]
-pub(crate) struct RwCore {
-    l: Arc<RwLock<()>>,
-}
-
-fn guard(py: Python<'_>, h: Held) -> PyResult<Py<PyAny>> {
-    Ok(Py::new(py, RwGuard::new(h))?.into_any())
-}
-
-#[pymethods]
-impl RwCore {
-    #[new]
-    fn new() -> Self {
-        RwCore {
-            l: Arc::new(RwLock::new(())),
-        }
-    }
-
-    fn try_read(&self) -> Option<RwGuard> {
-        self.l.try_read_arc().map(|g| RwGuard::new(Held::Read(g)))
-    }
-
-    fn try_write(&self) -> Option<RwGuard> {
-        self.l.try_write_arc().map(|g| RwGuard::new(Held::Write(g)))
-    }
-
-    /// Awaitable giving a read guard.
-    fn read_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let lp = aio::running_loop(py)?
-            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no running event loop"))?;
-        let l = self.l.clone();
-        aio::waiter(
-            py,
-            lp,
-            mapped(
-                self.l.clone(),
-                move |_| l.read_arc(),
-                |py, g| guard(py, Held::Read(g)),
-            ),
-        )
-    }
-
-    /// Awaitable giving the write guard.
-    fn write_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let lp = aio::running_loop(py)?
-            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no running event loop"))?;
-        let l = self.l.clone();
-        aio::waiter(
-            py,
-            lp,
-            mapped(
-                self.l.clone(),
-                move |_| l.write_arc(),
-                |py, g| guard(py, Held::Write(g)),
-            ),
-        )
-    }
-
-    /// Blocks for a read guard, or None after `timeout`.
-    #[pyo3(signature = (timeout=None))]
-    fn read_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<RwGuard>> {
-        let t = timeout_arg(timeout)?;
-        let l = &self.l;
-        Ok(py
-            .detach(|| aiosync::block_on(l.read_arc(), t))
-            .map(|g| RwGuard::new(Held::Read(g))))
-    }
-
-    /// Blocks for the write guard, or None after `timeout`.
-    #[pyo3(signature = (timeout=None))]
-    fn write_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<RwGuard>> {
-        let t = timeout_arg(timeout)?;
-        let l = &self.l;
-        Ok(py
-            .detach(|| aiosync::block_on(l.write_arc(), t))
-            .map(|g| RwGuard::new(Held::Write(g))))
-    }
-
-    #[getter]
-    fn write_locked(&self) -> bool {
-        self.l.is_write_locked()
-    }
-
+impl RWSide {
+    /// Writer side: a writer holds it. Reader side: readers hold it (a writer that also
+    /// took the read lock counts), as aiorwlock's.
     #[getter]
     fn locked(&self) -> bool {
-        self.l.is_locked()
+        if self.write {
+            self.rw.is_write_locked()
+        } else {
+            self.rw.read_holders() > 0
+        }
+    }
+
+    /// asyncio: `await lock.acquire()`. threading: `acquire(blocking=True, timeout=-1)`.
+    ///
+    /// Cancel safety: a cancelled asyncio acquire takes nothing and leaves its place to
+    /// the next waiter.
+    #[pyo3(signature = (blocking=None, timeout=None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        blocking: Option<bool>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        match mode(py, blocking.is_some() || timeout.is_some())? {
+            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?),
+            Mode::Blocking => {
+                let (b, t) = blocking_args(blocking, timeout)?;
+                self.acquire_blocking(py, b, t)?.into_py_any(py)
+            }
+        }
+    }
+
+    /// Leaves one level held by the caller (its task, or its thread).
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.release_as(py)
+    }
+
+    fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let lp = bridge::running_loop(py)?.ok_or_else(bridge::no_loop)?;
+        let h = owners::caller(py)?;
+        if self.try_take(&h).map_err(refused)? {
+            return Ok(ready_none(py).into_any());
+        }
+        self.acquire_async(py, lp, py.None())
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        self.release_as(py)?;
+        Ok(ready_none(py).into_any())
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
+        self.acquire_blocking(py, true, None).map(drop)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release_as(py)
+    }
+
+    fn __repr__(&self) -> String {
+        let kind = if self.write { "Writer" } else { "Reader" };
+        let state = if self.locked() { "locked" } else { "unlocked" };
+        format!("<aiosync.RWLock.{kind} [{state}]>")
+    }
+}
+
+#[pymethods]
+impl RWLock {
+    #[new]
+    #[pyo3(signature = (*, fast=false))]
+    fn new(py: Python<'_>, fast: bool) -> PyResult<Self> {
+        let _ = fast; // aiorwlock's flag; every acquire here is already yield-free
+        let rw = Arc::new(RawRwLock::new());
+        Ok(RWLock {
+            reader: Py::new(
+                py,
+                RWSide {
+                    rw: rw.clone(),
+                    write: false,
+                },
+            )?,
+            writer: Py::new(py, RWSide { rw, write: true })?,
+        })
+    }
+
+    #[getter]
+    fn reader_lock(&self, py: Python<'_>) -> Py<RWSide> {
+        self.reader.clone_ref(py)
+    }
+
+    #[getter]
+    fn writer_lock(&self, py: Python<'_>) -> Py<RWSide> {
+        self.writer.clone_ref(py)
+    }
+
+    #[getter]
+    fn reader(&self, py: Python<'_>) -> Py<RWSide> {
+        self.reader.clone_ref(py)
+    }
+
+    #[getter]
+    fn writer(&self, py: Python<'_>) -> Py<RWSide> {
+        self.writer.clone_ref(py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<aiosync.RWLock [{}, {}]>",
+            self.reader.get().__repr__(),
+            self.writer.get().__repr__()
+        )
     }
 }

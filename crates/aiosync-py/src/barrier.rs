@@ -1,0 +1,195 @@
+//! Barrier: conversion only; the leader phase (the action between the fill and the
+//! release) is the core's (`aiosync::Barrier::with_leader`).
+
+use crate::bridge::{self, mapped, mode, timeout_arg, wait_timeout_arg, Mode};
+use crate::errors;
+use aiosync::{Arrival, Barrier as CoreBarrier, BarrierWaitResult, BrokenBarrierError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
+use std::sync::Arc;
+
+/// A barrier for a fixed number of parties, shared by threads and event loops.
+#[pyclass(frozen, module = "aiosync._aiosync", name = "Barrier")]
+pub(crate) struct Barrier {
+    b: Arc<CoreBarrier>,
+    /// threading.Barrier's `action`: run by the last arrival of each round, thread or
+    /// task, before anyone of the round is released.
+    action: Option<Py<PyAny>>,
+    timeout: Option<f64>,
+}
+
+fn wait_result(
+    py: Python<'_>,
+    r: Result<BarrierWaitResult, BrokenBarrierError>,
+) -> PyResult<Py<PyAny>> {
+    match r {
+        Ok(r) => r.index().into_py_any(py),
+        Err(_) => Err(errors::broken_barrier(py, "barrier is broken")),
+    }
+}
+
+/// Runs the action for a round this party leads; a raising action breaks the barrier.
+fn lead(
+    py: Python<'_>,
+    action: &Py<PyAny>,
+    arrival: Result<Arrival<'_>, BrokenBarrierError>,
+) -> PyResult<Py<PyAny>> {
+    match arrival {
+        Ok(Arrival::Released(r)) => wait_result(py, Ok(r)),
+        Ok(Arrival::Lead(lead)) => match action.call0(py) {
+            Ok(_) => wait_result(py, lead.complete()),
+            Err(e) => {
+                lead.fail();
+                Err(e)
+            }
+        },
+        Err(e) => wait_result(py, Err(e)),
+    }
+}
+
+#[pymethods]
+impl Barrier {
+    #[new]
+    #[pyo3(signature = (parties, action=None, timeout=None))]
+    fn new(
+        py: Python<'_>,
+        parties: i64,
+        action: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        if parties < 1 {
+            return Err(PyValueError::new_err("parties must be >= 1"));
+        }
+        timeout_arg(timeout)?;
+        let parties =
+            usize::try_from(parties).map_err(|_| PyValueError::new_err("too many parties"))?;
+        let action = action.filter(|a| !a.is_none(py));
+        let b = match action {
+            Some(_) => CoreBarrier::with_leader(parties)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+            None => CoreBarrier::new(parties),
+        };
+        Ok(Barrier {
+            b: Arc::new(b),
+            action,
+            timeout,
+        })
+    }
+
+    /// asyncio: `await barrier.wait()`; threading: `barrier.wait(timeout=None)`. Gives
+    /// this party's arrival index, 0 to parties-1.
+    ///
+    /// Cancel safety: cancelling an asyncio wait while the round fills withdraws this
+    /// party; a threading timeout breaks the barrier, as threading's does.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        match mode(py, timeout.is_some())? {
+            Mode::Async(lp) => self.wait_async(py, lp),
+            Mode::Blocking => self.wait_blocking(py, timeout.or(self.timeout)),
+        }
+    }
+
+    fn _wait_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let lp = bridge::running_loop(py)?
+            .ok_or_else(|| PyRuntimeError::new_err("no running event loop"))?;
+        self.wait_async(py, lp)
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn _wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        self.wait_blocking(py, timeout.or(self.timeout))
+    }
+
+    fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self._wait_async(py)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> Py<PyAny> {
+        bridge::ready_none(py).into_any()
+    }
+
+    /// Breaks the barrier: current and later waits fail until `reset()`. In a running
+    /// loop it returns an awaitable, as asyncio's coroutine does.
+    fn abort(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.b.abort();
+        done(py)
+    }
+
+    /// Back to the empty state; parties waiting now get BrokenBarrierError. In a running
+    /// loop it returns an awaitable, as asyncio's coroutine does.
+    fn reset(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.b.reset();
+        done(py)
+    }
+
+    #[getter]
+    fn parties(&self) -> usize {
+        self.b.parties()
+    }
+
+    #[getter]
+    fn n_waiting(&self) -> usize {
+        self.b.n_waiting()
+    }
+
+    #[getter]
+    fn broken(&self) -> bool {
+        self.b.is_broken()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<aiosync.Barrier [parties={}, n_waiting={}, broken={}]>",
+            self.parties(),
+            self.n_waiting(),
+            if self.broken() { "True" } else { "False" }
+        )
+    }
+}
+
+/// `None` for a threading caller, a done awaitable for an asyncio one.
+fn done(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(match bridge::running_loop(py)? {
+        Some(_) => bridge::ready_none(py).into_any(),
+        None => py.None(),
+    })
+}
+
+impl Barrier {
+    fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let Some(action) = &self.action else {
+            return bridge::waiter(py, lp, mapped(self.b.clone(), |b| b.wait(), wait_result));
+        };
+        let action = action.clone_ref(py);
+        bridge::waiter(
+            py,
+            lp,
+            // The lead is completed (or failed) inside the map, before the future goes.
+            mapped(
+                self.b.clone(),
+                |b| b.wait_lead(),
+                move |py, r| lead(py, &action, r),
+            ),
+        )
+    }
+
+    fn wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let t = wait_timeout_arg(timeout)?;
+        let b = &*self.b;
+        match &self.action {
+            None => {
+                let r = py.detach(|| match t {
+                    None => b.wait_blocking(),
+                    Some(d) => b.wait_blocking_timeout(d),
+                });
+                wait_result(py, r)
+            }
+            Some(action) => {
+                let arrival = py.detach(|| b.wait_lead_blocking(t));
+                lead(py, action, arrival)
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Argument rules shared by the classes: timeouts, and whether a call runs in its
+//! asyncio or its threading form.
+
+use super::event_loop::running_loop;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use std::time::Duration;
+
+/// A timeout in the threading style: `None` or negative (-1) is no limit.
+pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(-1.0) => Ok(None),
+        Some(t) if t < 0.0 || t.is_nan() => Err(PyValueError::new_err(
+            "timeout value must be a non-negative number",
+        )),
+        Some(t) => Ok(Some(
+            Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
+        )),
+    }
+}
+
+/// A wait timeout in the threading style: `None` is no limit, a negative one is zero
+/// (`threading.Event.wait(-1)` returns at once).
+pub(crate) fn wait_timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(PyValueError::new_err("timeout must be a number")),
+        Some(t) => Ok(Some(
+            Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX),
+        )),
+    }
+}
+
+/// How a call that has an asyncio and a threading form should run.
+pub(crate) enum Mode<'py> {
+    Async(Bound<'py, PyAny>),
+    Blocking,
+}
+
+/// Threading-style arguments, or no running loop in this thread, mean blocking.
+pub(crate) fn mode(py: Python<'_>, threading_args: bool) -> PyResult<Mode<'_>> {
+    if threading_args {
+        return Ok(Mode::Blocking);
+    }
+    Ok(match running_loop(py)? {
+        Some(lp) => Mode::Async(lp),
+        None => Mode::Blocking,
+    })
+}
+
+/// Validates `acquire(blocking, timeout)` as `threading.Lock` does.
+pub(crate) fn blocking_args(
+    blocking: Option<bool>,
+    timeout: Option<f64>,
+) -> PyResult<(bool, Option<Duration>)> {
+    let blocking = blocking.unwrap_or(true);
+    let t = timeout_arg(timeout)?;
+    if !blocking && t.is_some() {
+        return Err(PyValueError::new_err(
+            "can't specify a timeout for a non-blocking call",
+        ));
+    }
+    Ok((blocking, t))
+}
+
+/// The error of an asyncio-only call made outside a running loop.
+pub(crate) fn no_loop() -> PyErr {
+    PyRuntimeError::new_err("no running event loop")
+}

@@ -1,0 +1,199 @@
+//! The asyncio form of every wait: an awaitable that drives a core future, yielding an
+//! asyncio future each time it must wait.
+
+use super::owned::PyPoll;
+use super::ready::throw_arg;
+use super::waker::LoopWaker;
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::intern;
+use pyo3::prelude::*;
+use std::task::{Context, Poll, Waker};
+
+struct WaiterState {
+    /// The operation; `None` once it completed or was dropped.
+    inner: Option<Box<dyn PyPoll>>,
+    /// The exception of the first `throw` whose `cancel()` asked to finish the operation
+    /// first; raised when it completes. `Some` only while `inner` is.
+    thrown: Option<PyErr>,
+}
+
+/// An awaitable that drives a core future from asyncio: each time the future is not
+/// ready, it yields a fresh asyncio future that the core's waker resolves.
+///
+/// # Cancellation
+///
+/// `close()` and being dropped always drop the core future, whose cancel path passes on
+/// anything it had been handed. `throw(typ, val, tb)` (how asyncio cancels a task) first
+/// asks it through [`PyPoll::cancel`]:
+/// - `false`: the future is dropped and the thrown exception raised at once;
+/// - `true`: the operation must still finish (a Condition wait re-taking its lock). The
+///   exception is remembered (the first one, if thrown again) and `throw` steps exactly
+///   as `send` does, returning the next asyncio future to wait on. When the operation
+///   completes, the remembered exception is raised instead of its result; if the
+///   operation itself failed, its own error is raised, with the remembered exception as
+///   its `__context__` (as Python does for an error raised in a `finally` block).
+#[pyclass(frozen, module = "aiosync._aiosync", name = "_Waiter")]
+pub(crate) struct Waiter {
+    event_loop: Py<PyAny>,
+    state: Mutex<WaiterState>,
+}
+
+impl Waiter {
+    pub(crate) fn new(event_loop: Bound<'_, PyAny>, inner: Box<dyn PyPoll>) -> Waiter {
+        Waiter {
+            event_loop: event_loop.unbind(),
+            state: Mutex::new(WaiterState {
+                inner: Some(inner),
+                thrown: None,
+            }),
+        }
+    }
+
+    /// One step of the awaitable: a future to yield, or `None` when it finished with
+    /// None (the caller ends the iteration; a value ends it through StopIteration).
+    fn step(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut st = self.state.lock();
+        let Some(inner) = st.inner.as_mut() else {
+            return Err(PyRuntimeError::new_err(
+                "cannot reuse already awaited aiosync waiter",
+            ));
+        };
+        // First without a waker of its own: most awaits finish at once. The core futures
+        // re-check their state on every poll, so a wake that hits this no-op waker is
+        // seen by the second poll below.
+        let first = inner.poll(py, &mut Context::from_waker(Waker::noop()));
+        let lw = LoopWaker::new(self.event_loop.clone_ref(py));
+        let polled = match first {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => {
+                let waker = Waker::from(lw.clone());
+                inner.poll(py, &mut Context::from_waker(&waker))
+            }
+        };
+        match polled {
+            Poll::Ready(r) => {
+                st.inner = None;
+                let thrown = st.thrown.take();
+                drop(st);
+                if let Some(thrown) = thrown {
+                    return Err(after_cancel(py, thrown, r));
+                }
+                let v = r?;
+                if v.is_none(py) {
+                    return Ok(None);
+                }
+                Err(PyStopIteration::new_err((v,)))
+            }
+            Poll::Pending => {
+                drop(st);
+                let fut = self
+                    .event_loop
+                    .bind(py)
+                    .call_method0(intern!(py, "create_future"))?;
+                // What `Future.__await__` does before it yields: asyncio's Task checks it.
+                fut.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
+                lw.arm(py, &fut);
+                Ok(Some(fut.unbind()))
+            }
+        }
+    }
+
+    /// Drops the operation (running its cancel path) and any remembered exception.
+    fn drop_inner(&self) {
+        let (inner, thrown) = {
+            let mut st = self.state.lock();
+            (st.inner.take(), st.thrown.take())
+        };
+        // Outside the state lock: dropping may release the GIL (a detached `Mapped`), and
+        // another thread may be waiting for this lock while holding the GIL.
+        drop(inner);
+        drop(thrown);
+    }
+}
+
+/// What a cancelled operation raises once it has finished: the thrown exception, or its
+/// own error chained onto it.
+fn after_cancel(py: Python<'_>, thrown: PyErr, result: PyResult<Py<PyAny>>) -> PyErr {
+    match result {
+        Ok(_) => thrown,
+        Err(own) => {
+            if !own.value(py).is(thrown.value(py)) {
+                // Best effort: an exception that refuses a context is raised without one.
+                let _ = own
+                    .value(py)
+                    .setattr(intern!(py, "__context__"), thrown.value(py));
+            }
+            own
+        }
+    }
+}
+
+#[pymethods]
+impl Waiter {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        // `await` drives it through here: finishing with None raises nothing.
+        self.step(py)
+    }
+    #[pyo3(signature = (_value=None))]
+    fn send(&self, py: Python<'_>, _value: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        self.step(py)?.ok_or_else(|| PyStopIteration::new_err(()))
+    }
+    #[pyo3(signature = (typ, val=None, _tb=None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: Bound<'_, PyAny>,
+        val: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let exc = throw_arg(typ, val);
+        // `Some(exc)`: raise it now; `None`: the operation is finishing, keep stepping.
+        let raise_now = {
+            let mut guard = self.state.lock();
+            let st = &mut *guard;
+            match st.inner.as_mut() {
+                // Already finishing a cancellation: it was asked once; keep the first.
+                Some(_) if st.thrown.is_some() => None,
+                Some(inner) => {
+                    if inner.cancel() {
+                        st.thrown = Some(exc);
+                        None
+                    } else {
+                        Some(exc)
+                    }
+                }
+                None => Some(exc),
+            }
+        };
+        if let Some(exc) = raise_now {
+            self.drop_inner();
+            return Err(exc);
+        }
+        self.step(py)?.ok_or_else(|| PyStopIteration::new_err(()))
+    }
+    fn close(&self) {
+        self.drop_inner();
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.drop_inner();
+    }
+}
+
+/// Returns an awaitable for `make` on the running loop `lp`.
+pub(crate) fn waiter(
+    py: Python<'_>,
+    lp: Bound<'_, PyAny>,
+    inner: Box<dyn PyPoll>,
+) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, Waiter::new(lp, inner))?.into_any())
+}

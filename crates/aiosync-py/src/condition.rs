@@ -1,0 +1,381 @@
+//! Condition: conversion only; the wait / release / re-acquire / cancel protocol is the
+//! core's (`aiosync::Condition::wait_raw`).
+
+use crate::bridge::{self, mode, wait_timeout_arg, Mode, Owned, PyPoll};
+use crate::locks::{Lock, RLock};
+use crate::owners;
+use aiosync::raw::{Holder, RawLock, RawReentrantLock, Relock};
+use aiosync::{Condition as CoreCondition, RawWait, RawWaitError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use pyo3::IntoPyObjectExt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A condition variable and its lock, kept alive together by waits in flight.
+struct Parts<L> {
+    cond: CoreCondition,
+    lock: Arc<L>,
+}
+
+/// The lock under a Condition.
+enum Kind {
+    Plain(Arc<Parts<RawLock>>),
+    Reentrant(Arc<Parts<RawReentrantLock>>),
+}
+
+/// A condition variable usable from threads and any number of event loops.
+///
+/// `Condition(lock=None)` makes its own `Lock`; pass an `aiosync.Lock` or `aiosync.RLock`
+/// to share one. Notifications go to waiters oldest first; one given to a waiter that is
+/// then cancelled goes to the next waiter.
+#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Condition")]
+pub(crate) struct Condition {
+    kind: Kind,
+    lock: Py<PyAny>,
+}
+
+fn not_held(what: &str) -> PyErr {
+    PyRuntimeError::new_err(format!("cannot {what} on un-acquired lock"))
+}
+
+/// An asyncio wait, optionally looping on a predicate (`wait_for`).
+struct WaitPoll<L: Relock + Send + Sync + 'static> {
+    parts: Arc<Parts<L>>,
+    holder: Holder,
+    predicate: Option<Py<PyAny>>,
+    wait: Option<Owned<Parts<L>, RawWait<'static, L>>>,
+}
+
+impl<L: Relock + Send + Sync + 'static> WaitPoll<L> {
+    fn start(&mut self) {
+        let holder = self.holder;
+        self.wait = Some(Owned::new(self.parts.clone(), move |p| {
+            p.cond.wait_raw(&*p.lock, holder)
+        }));
+    }
+}
+
+impl<L: Relock + Send + Sync + 'static> PyPoll for WaitPoll<L> {
+    fn poll(&mut self, py: Python<'_>, cx: &mut Context<'_>) -> Poll<PyResult<Py<PyAny>>> {
+        loop {
+            if self.wait.is_none() {
+                match &self.predicate {
+                    None => self.start(),
+                    Some(p) => {
+                        // Checked with the lock held, before each wait.
+                        let v = match p.call0(py) {
+                            Ok(v) => v,
+                            Err(e) => return Poll::Ready(Err(e)),
+                        };
+                        match v.is_truthy(py) {
+                            Ok(true) => return Poll::Ready(Ok(v)),
+                            Ok(false) => self.start(),
+                            Err(e) => return Poll::Ready(Err(e)),
+                        }
+                    }
+                }
+            }
+            let wait = self.wait.as_mut().expect("started above");
+            match wait.poll_inner(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(r) => {
+                    self.wait = None;
+                    match r {
+                        Ok(()) if self.predicate.is_some() => continue,
+                        Ok(()) => return Poll::Ready(true.into_py_any(py)),
+                        Err(RawWaitError::NotHeld) => return Poll::Ready(Err(not_held("wait"))),
+                        // The lock is held again; the waiter raises the cancellation.
+                        Err(_) => return Poll::Ready(Ok(py.None())),
+                    }
+                }
+            }
+        }
+    }
+
+    fn cancel(&mut self) -> bool {
+        self.wait.as_mut().is_some_and(|w| w.get_mut().cancel())
+    }
+}
+
+/// A threading wait for at most `timeout`: whether it was notified.
+fn wait_blocking<L: Relock + Send + Sync>(
+    py: Python<'_>,
+    parts: &Parts<L>,
+    holder: Holder,
+    timeout: Option<Duration>,
+) -> PyResult<bool> {
+    let mut w = parts
+        .cond
+        .wait_raw_blocking(&*parts.lock, holder)
+        .map_err(|_| not_held("wait"))?;
+    let r = bridge::block(py, &mut *w.listener(), timeout);
+    // The lock is taken back (also after Ctrl-C) with the GIL released.
+    py.detach(move || drop(w));
+    Ok(r?.is_some())
+}
+
+/// A threading `wait_for`: the predicate's last value.
+fn wait_for_blocking<L: Relock + Send + Sync>(
+    py: Python<'_>,
+    parts: &Parts<L>,
+    holder: Holder,
+    predicate: &Bound<'_, PyAny>,
+    timeout: Option<Duration>,
+) -> PyResult<Py<PyAny>> {
+    let end = timeout.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let v = predicate.call0()?;
+        if v.is_truthy()? {
+            return Ok(v.unbind());
+        }
+        let left = match (timeout, end) {
+            (None, _) | (Some(_), None) => None,
+            (Some(_), Some(end)) => {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(v.unbind());
+                }
+                Some(left)
+            }
+        };
+        wait_blocking(py, parts, holder, left)?;
+    }
+}
+
+impl Condition {
+    /// The holder a wait or notify acts for, or `None` if the caller does not hold the
+    /// lock (a plain lock has no owner: it must merely be locked, as threading's).
+    fn holder(&self, py: Python<'_>, asyncio: bool) -> PyResult<Option<Holder>> {
+        match &self.kind {
+            Kind::Plain(p) => {
+                if !p.lock.is_locked() {
+                    return Ok(None);
+                }
+                Ok(Some(if asyncio {
+                    owners::caller(py)?
+                } else {
+                    owners::thread()
+                }))
+            }
+            Kind::Reentrant(p) => owners::owning(py, |o| p.lock.is_owned_by(o)),
+        }
+    }
+
+    fn wait_async(
+        &self,
+        py: Python<'_>,
+        lp: Bound<'_, PyAny>,
+        predicate: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        // The holder is the task that awaits; not held: the wait raises when awaited (as
+        // asyncio's coroutine does).
+        let poll = match &self.kind {
+            Kind::Plain(p) => {
+                let parts = p.clone();
+                owners::deferred(owners::caller, move |holder| {
+                    Box::new(WaitPoll {
+                        parts,
+                        holder,
+                        predicate,
+                        wait: None,
+                    })
+                })
+            }
+            Kind::Reentrant(p) => {
+                let parts = p.clone();
+                let lock = p.lock.clone();
+                let who = move |py: Python<'_>| {
+                    Ok(owners::owning(py, |o| lock.is_owned_by(o))?.unwrap_or_else(owners::thread))
+                };
+                owners::deferred(who, move |holder| {
+                    Box::new(WaitPoll {
+                        parts,
+                        holder,
+                        predicate,
+                        wait: None,
+                    })
+                })
+            }
+        };
+        bridge::waiter(py, lp, poll)
+    }
+
+    fn wait_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        predicate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let t = wait_timeout_arg(timeout)?;
+        let holder = self.holder(py, false)?.ok_or_else(|| not_held("wait"))?;
+        match (&self.kind, predicate) {
+            (Kind::Plain(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
+            (Kind::Reentrant(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
+            (Kind::Plain(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
+            (Kind::Reentrant(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
+        }
+    }
+
+    fn cond(&self) -> &CoreCondition {
+        match &self.kind {
+            Kind::Plain(p) => &p.cond,
+            Kind::Reentrant(p) => &p.cond,
+        }
+    }
+}
+
+#[pymethods]
+impl Condition {
+    #[new]
+    #[pyo3(signature = (lock=None))]
+    fn new(py: Python<'_>, lock: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let lock = match lock {
+            Some(l) if !l.is_none() => l,
+            _ => Py::new(py, Lock::create())?.into_bound(py).into_any(),
+        };
+        let kind = if let Ok(l) = lock.cast::<Lock>() {
+            Kind::Plain(Arc::new(Parts {
+                cond: CoreCondition::new(),
+                lock: l.get().raw().clone(),
+            }))
+        } else if let Ok(l) = lock.cast::<RLock>() {
+            Kind::Reentrant(Arc::new(Parts {
+                cond: CoreCondition::new(),
+                lock: l.get().raw().clone(),
+            }))
+        } else {
+            return Err(PyTypeError::new_err(
+                "Condition needs an aiosync.Lock or aiosync.RLock",
+            ));
+        };
+        Ok(Condition {
+            kind,
+            lock: lock.unbind(),
+        })
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .lock
+            .bind(py)
+            .call_method(pyo3::intern!(py, "acquire"), args, kwargs)?
+            .unbind())
+    }
+
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.lock
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "release"))
+            .map(drop)
+    }
+
+    fn locked(&self) -> bool {
+        match &self.kind {
+            Kind::Plain(p) => p.lock.is_locked(),
+            Kind::Reentrant(p) => p.lock.is_locked(),
+        }
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .lock
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "__enter__"))?
+            .unbind())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn __exit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.lock
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "__exit__"), args)
+            .map(drop)
+    }
+
+    fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .lock
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "__aenter__"))?
+            .unbind())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn __aexit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .lock
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "__aexit__"), args)?
+            .unbind())
+    }
+
+    /// asyncio: `await cond.wait()` (True). threading: `cond.wait(timeout)` -> bool.
+    ///
+    /// The lock is released while waiting and always held again when it returns, even
+    /// when the wait is cancelled (the cancellation propagates after the lock is back);
+    /// a notification a cancelled waiter had received goes to the next waiter.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        match mode(py, timeout.is_some())? {
+            Mode::Async(lp) => self.wait_async(py, lp, None),
+            Mode::Blocking => self.wait_blocking(py, timeout, None),
+        }
+    }
+
+    /// Waits until `predicate()` is true and returns its last value (with a threading
+    /// timeout: possibly false). Cancel safety as `wait`.
+    #[pyo3(signature = (predicate, timeout=None))]
+    fn wait_for(
+        &self,
+        py: Python<'_>,
+        predicate: Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        match mode(py, timeout.is_some())? {
+            Mode::Async(lp) => self.wait_async(py, lp, Some(predicate.unbind())),
+            Mode::Blocking => self.wait_blocking(py, timeout, Some(&predicate)),
+        }
+    }
+
+    /// Wakes up to `n` waiters, oldest first. The lock must be held.
+    #[pyo3(signature = (n=1))]
+    fn notify(&self, py: Python<'_>, n: i64) -> PyResult<()> {
+        if self.holder(py, true)?.is_none() {
+            return Err(not_held("notify"));
+        }
+        self.cond().notify(usize::try_from(n).unwrap_or(0));
+        Ok(())
+    }
+
+    /// Wakes every waiter. The lock must be held.
+    fn notify_all(&self, py: Python<'_>) -> PyResult<()> {
+        if self.holder(py, true)?.is_none() {
+            return Err(not_held("notify"));
+        }
+        self.cond().notify_all();
+        Ok(())
+    }
+
+    /// threading's old spelling of `notify_all`.
+    #[pyo3(name = "notifyAll")]
+    fn notify_all_old(&self, py: Python<'_>) -> PyResult<()> {
+        self.notify_all(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<aiosync.Condition [{}, waiters={}]>",
+            self.lock.bind(py).repr()?,
+            self.cond().waiters()
+        ))
+    }
+}

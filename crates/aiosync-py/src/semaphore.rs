@@ -1,0 +1,208 @@
+//! Semaphore and BoundedSemaphore: conversion only (permits, FIFO and the bound are the
+//! core's `aiosync::Semaphore`).
+
+use crate::bridge::{self, blocking_args, mapped, mode, no_loop, ready_none, running_loop, Mode};
+use aiosync::Semaphore as CoreSemaphore;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use pyo3::IntoPyObjectExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The permits of a Semaphore, shared with the futures waiting for them.
+pub(crate) struct Permits {
+    sem: CoreSemaphore,
+}
+
+impl Permits {
+    fn new(sem: CoreSemaphore) -> Arc<Permits> {
+        Arc::new(Permits { sem })
+    }
+
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        match self.sem.try_acquire() {
+            Some(g) => {
+                g.forget();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An awaitable acquire giving `value`. Lazy: nothing happens until it is awaited
+    /// (as an asyncio coroutine), so an acquire cancelled before it runs takes nothing.
+    fn acquire_async(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        lp: Bound<'_, PyAny>,
+        value: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        bridge::waiter(
+            py,
+            lp,
+            mapped(
+                self.clone(),
+                |p| p.sem.acquire(),
+                move |py, g| {
+                    g.forget();
+                    Ok(value.clone_ref(py))
+                },
+            ),
+        )
+    }
+
+    fn acquire_blocking(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<Duration>,
+    ) -> PyResult<bool> {
+        if self.try_acquire() {
+            return Ok(true);
+        }
+        if !blocking {
+            return Ok(false);
+        }
+        Ok(match bridge::block(py, self.sem.acquire(), timeout)? {
+            Some(g) => {
+                g.forget();
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+/// A counting semaphore shared by threads and any number of asyncio event loops.
+#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Semaphore")]
+pub(crate) struct Semaphore {
+    p: Arc<Permits>,
+    bounded: bool,
+}
+
+impl Semaphore {
+    fn create(value: i64, bounded: bool) -> PyResult<Self> {
+        if value < 0 {
+            return Err(PyValueError::new_err(
+                "Semaphore initial value must be >= 0",
+            ));
+        }
+        let n = usize::try_from(value)
+            .ok()
+            .filter(|&n| n <= aiosync::MAX_PERMITS)
+            .ok_or_else(|| PyValueError::new_err("Semaphore initial value is too large"))?;
+        let sem = if bounded {
+            CoreSemaphore::bounded(n)
+        } else {
+            CoreSemaphore::new(n)
+        };
+        Ok(Semaphore {
+            p: Permits::new(sem),
+            bounded,
+        })
+    }
+}
+
+#[pymethods]
+impl Semaphore {
+    #[new]
+    #[pyo3(signature = (value=1))]
+    fn new(value: i64) -> PyResult<Self> {
+        Semaphore::create(value, false)
+    }
+
+    /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`.
+    #[pyo3(signature = (blocking=None, timeout=None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        blocking: Option<bool>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        match mode(py, blocking.is_some() || timeout.is_some())? {
+            // Lazy: nothing happens until it is awaited (as an asyncio coroutine), so an
+            // acquire cancelled before it runs cannot leak the lock.
+            Mode::Async(lp) => self.p.acquire_async(py, lp, true.into_py_any(py)?),
+            Mode::Blocking => {
+                let (b, t) = blocking_args(blocking, timeout)?;
+                self.p.acquire_blocking(py, b, t)?.into_py_any(py)
+            }
+        }
+    }
+
+    /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
+    #[pyo3(signature = (n=1))]
+    fn release(&self, n: i64) -> PyResult<()> {
+        if n < 1 {
+            return Err(PyValueError::new_err("n must be one or more"));
+        }
+        self.p.sem.add_permits(n as usize).map_err(|_| {
+            PyValueError::new_err(if self.bounded {
+                "BoundedSemaphore released too many times"
+            } else {
+                "Semaphore released too many times"
+            })
+        })
+    }
+
+    /// Whether an acquire would have to wait (no permit free, or waiters queued first).
+    fn locked(&self) -> bool {
+        self.p.sem.available_permits() == 0 || self.p.sem.has_waiters()
+    }
+
+    /// Free permits.
+    #[getter]
+    fn _value(&self) -> usize {
+        self.p.sem.available_permits()
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.p.acquire_blocking(py, true, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release(1)
+    }
+
+    fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.p.try_acquire() {
+            return Ok(ready_none(py).into_any());
+        }
+        let lp = running_loop(py)?.ok_or_else(no_loop)?;
+        self.p.acquire_async(py, lp, py.None())
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        self.release(1)?;
+        Ok(ready_none(py).into_any())
+    }
+
+    fn __repr__(&self) -> String {
+        let kind = if self.bounded {
+            "BoundedSemaphore"
+        } else {
+            "Semaphore"
+        };
+        format!("<aiosync.{kind} [value={}]>", self._value())
+    }
+}
+
+/// A semaphore that refuses to be released above its initial value.
+#[pyclass(frozen, extends = Semaphore, module = "aiosync._aiosync", name = "BoundedSemaphore")]
+pub(crate) struct BoundedSemaphore;
+
+#[pymethods]
+impl BoundedSemaphore {
+    #[new]
+    #[pyo3(signature = (value=1))]
+    fn new(value: i64) -> PyResult<PyClassInitializer<Self>> {
+        Ok(
+            PyClassInitializer::from(Semaphore::create(value, true)?)
+                .add_subclass(BoundedSemaphore),
+        )
+    }
+}
