@@ -529,19 +529,20 @@ def test_locks_are_made_lazily():
     assert _ATTR not in vars(obj)  # decorating and creating make nothing
     obj.touch()
     box = vars(obj)[_ATTR]
-    assert box.sync is not None and box.async_ is None
     sync = box.sync
+    assert isinstance(sync, aiosync.RLock) and not box.locked()
     obj.touch()
     asyncio.run(obj.atouch())
-    assert vars(obj)[_ATTR] is box and box.sync is sync and box.async_ is not None
+    # One box per object: the sync and the async callables use the same one.
+    assert vars(obj)[_ATTR] is box and box.sync is sync and not box.locked()
 
 
 @pytest.fixture
 def counting(monkeypatch):
-    """Counts the boxes and locks synchronized makes; making one takes a while (and lets
-    other threads run), so that racing threads would all see "none yet" unless creation
-    is guarded."""
-    made = types.SimpleNamespace(boxes=[], rlocks=[], locks=[])
+    """Counts the boxes (each owner's locks) synchronized makes; making one takes a while
+    (and lets other threads run), so that racing threads would all see "none yet" unless
+    creation is guarded."""
+    made = types.SimpleNamespace(boxes=[])
 
     class CountingBox(_sync._Box):
         __slots__ = ()
@@ -551,21 +552,7 @@ def counting(monkeypatch):
             time.sleep(0.002)
             made.boxes.append(self)
 
-    def rlock():
-        time.sleep(0.002)
-        lock = aiosync.RLock()
-        made.rlocks.append(lock)
-        return lock
-
-    def lock():
-        time.sleep(0.002)
-        lock = aiosync.Lock()
-        made.locks.append(lock)
-        return lock
-
     monkeypatch.setattr(_sync, "_Box", CountingBox)
-    monkeypatch.setattr(_sync, "RLock", rlock)
-    monkeypatch.setattr(_sync, "Lock", lock)
     return made
 
 
@@ -617,9 +604,9 @@ def test_lazy_lock_creation_happens_once_under_a_thread_race(kind, counting):
     ROUNDS, THREADS = 8, 8
     targets = [_race_target(kind) for _ in range(ROUNDS)]
     fresh_box = kind != "function"  # a function's box is made when it is decorated
-    for _, _, box, field, _ in targets:
-        assert (box() is None) if fresh_box else (getattr(box(), field) is None)
-    boxes0, rlocks0, locks0 = len(counting.boxes), len(counting.rlocks), len(counting.locks)
+    for _, _, box, _, _ in targets:
+        assert (box() is None) if fresh_box else (box() is not None)
+    boxes0 = len(counting.boxes)
 
     barrier = threading.Barrier(THREADS)
 
@@ -636,10 +623,7 @@ def test_lazy_lock_creation_happens_once_under_a_thread_race(kind, counting):
         sys.setswitchinterval(interval)
 
     new_boxes = counting.boxes[boxes0:]
-    made = counting.rlocks[rlocks0:] if field == "sync" else counting.locks[locks0:]
-    other = counting.locks[locks0:] if field == "sync" else counting.rlocks[rlocks0:]
     assert len(new_boxes) == (ROUNDS if fresh_box else 0)
-    assert len(made) == ROUNDS and other == []
     stored = []
     for _, count, box, field, probe in targets:
         assert count() == THREADS
@@ -648,8 +632,8 @@ def test_lazy_lock_creation_happens_once_under_a_thread_race(kind, counting):
         assert b is not None
         if fresh_box:
             assert any(b is nb for nb in new_boxes)
-        lock = getattr(b, field)
-        assert any(lock is m for m in made)
+        lock = b.sync if field == "sync" else b
+        assert not b.locked() and not b.sync.locked()
         stored.append(lock)
     assert len({id(lock) for lock in stored}) == ROUNDS  # one lock per owner, no more
 
@@ -757,12 +741,12 @@ def test_async_lock_is_taken_inside_the_coroutine(arun):
         assert await asyncio.wait_for(obj.atouch(), SHORT) == "atouched"
         unstarted.close()
         box = vars(obj)[_ATTR]
-        assert not box.async_.locked()
+        assert not box.locked()
         leave, holder = await a_hold(obj)
-        assert box.async_.locked()  # held while the coroutine runs
+        assert box.locked()  # held while the coroutine runs
         leave.set()
         await asyncio.wait_for(holder, SHORT)
-        assert not box.async_.locked()
+        assert not box.locked()
 
     arun(main())
 
@@ -774,13 +758,13 @@ def test_async_lock_is_released_on_error_and_cancellation(arun):
         with pytest.raises(ZeroDivisionError):
             await obj.afail()
         box = vars(obj)[_ATTR]
-        assert not box.async_.locked() and box.holder is None
+        assert not box.locked() and not box.held_by_current_task()
         # Cancelled while holding.
         _, holder = await a_hold(obj)
         holder.cancel()
         with pytest.raises(asyncio.CancelledError):
             await holder
-        assert not box.async_.locked() and box.holder is None
+        assert not box.locked() and not box.held_by_current_task()
         # Cancelled while waiting.
         leave, holder = await a_hold(obj)
         waiter = asyncio.ensure_future(obj.atouch())
@@ -791,7 +775,7 @@ def test_async_lock_is_released_on_error_and_cancellation(arun):
             await waiter
         leave.set()
         await asyncio.wait_for(holder, SHORT)
-        assert not box.async_.locked() and box.holder is None
+        assert not box.locked() and not box.held_by_current_task()
         assert await asyncio.wait_for(obj.atouch(), SHORT) == "atouched"
 
     arun(main())
@@ -956,7 +940,7 @@ def test_async_with_synchronized_obj_shares_the_async_methods_lock(arun):
     async def main():
         # The context form holds the lock the async methods take...
         async with synchronized(obj) as lock:
-            assert lock is vars(obj)[_ATTR].async_
+            assert lock is vars(obj)[_ATTR]
             task = asyncio.ensure_future(obj.atouch())
             done, _ = await asyncio.wait({task}, timeout=GRACE)
         assert await asyncio.wait_for(task, SHORT) == "atouched"
@@ -1086,7 +1070,7 @@ def test_slots_object_gets_a_lock_freed_with_it(arun, quiet_gc):
     assert (a.n, a.a) == (1, 1)
     assert len(_sync._by_id) == before + 1
     box = _sync._by_id[id(a)]
-    assert box.sync is not None and box.async_ is not None
+    assert isinstance(box.sync, aiosync.RLock) and not box.locked()
     # Per instance: the same object is kept out, another is not.
     leave, holder = hold_in_thread(a.hold)
     assert_excluded(a.touch, leave, holder)
@@ -1414,7 +1398,7 @@ def test_timeout_raises_timeout_error_async(arun, loop_threads):
         leave.set()
         held.result(SHORT)
     assert arun(obj.atimed()) == "atimed"
-    assert not vars(obj)[_ATTR].async_.locked() and vars(obj)[_ATTR].holder is None
+    assert not vars(obj)[_ATTR].locked()
 
 
 # -- 5. metadata, coroutine-ness, method binding --------------------------------------

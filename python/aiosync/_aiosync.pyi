@@ -193,7 +193,7 @@ class RWLock:
     @property
     def writer(self) -> _RWLockSide: ...
 
-@final
+@disjoint_base
 class _ObjectLocks:
     def __new__(cls) -> Self: ...
     @property

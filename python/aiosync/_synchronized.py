@@ -23,42 +23,12 @@ from ._aiosync import Lock, RLock
 
 _ATTR = "__aiosync_synchronized__"
 _creating = threading.Lock()
-_running_loop = _aiosync._running_loop
-_current_task = _aiosync._current_task
-_REENTERED = (
-    "synchronized async code re-entered by the task that holds its lock; this would "
-    "deadlock (use synchronized(reentrant=True) for a per-task reentrant lock)"
-)
 
 
-class _Box:
-    """The locks of one owner (function, instance or class), made on first use."""
-
-    __slots__ = ("sync", "async_", "holder", "depth", "__weakref__")
-
-    def __init__(self) -> None:
-        self.sync: RLock | None = None
-        self.async_: Lock | None = None
-        self.holder: Any = None  # the task holding `async_`
-        self.depth = 0  # how many times `holder` entered it (reentrant entries)
-
-    def sync_lock(self) -> RLock:
-        lock = self.sync
-        if lock is None:
-            with _creating:
-                if self.sync is None:
-                    self.sync = RLock()
-                lock = self.sync
-        return lock
-
-    def async_lock(self) -> Lock:
-        lock = self.async_
-        if lock is None:
-            with _creating:
-                if self.async_ is None:
-                    self.async_ = Lock()
-                lock = self.async_
-        return lock
+# The locks of one owner (function, instance or class), made on first use: `sync` (an
+# RLock) and one task-owned async lock whose re-entry rule (refused, or allowed for
+# `reentrant=True`) is the core's.
+_Box = _aiosync._ObjectLocks
 
 
 # Owners that refuse new attributes (`__slots__`, builtins) keep their box here, keyed by
@@ -182,14 +152,10 @@ class _Held:
         self.box = box
 
     def release(self) -> None:
-        box = self.box
-        if box is not None:
-            if box.depth > 1:
-                box.depth -= 1  # a reentrant entry: the lock stays with its task
-                return
-            box.depth = 0
-            box.holder = None
-        self.lock.release()
+        if self.box is not None:
+            self.box.leave()
+        else:
+            self.lock.release()
 
 
 async def _enter_async(box: _Box, opts: _Options) -> _Held:
@@ -197,44 +163,33 @@ async def _enter_async(box: _Box, opts: _Options) -> _Held:
         await _acquire_async(opts.lock, opts.timeout)
         return _Held(opts.lock, None)
     if opts.shared:
-        lock = box.sync_lock()
+        lock = box.sync
         await _acquire_async(lock, opts.timeout)
         return _Held(lock, None)
-    # One async lock per owner, shared by plain and reentrant entries; reentrancy is the
-    # holder task entering again.
-    task = _current_task()
-    plain = box.async_lock()
-    if task is not None and box.holder is task:
-        if not opts.reentrant:
-            raise RuntimeError(_REENTERED)
-        box.depth += 1
-        return _Held(plain, box)
-    await _acquire_async(plain, opts.timeout)
-    box.holder = task
-    box.depth = 1
-    return _Held(plain, box)
+    # One async lock per owner, shared by plain and reentrant entries.
+    if opts.timeout is None:
+        await box.enter(opts.reentrant)
+    else:
+        try:
+            await asyncio.wait_for(box.enter(opts.reentrant), opts.timeout)
+        except asyncio.TimeoutError:
+            raise _timeout_error(opts.timeout) from None
+    return _Held(box, box)
 
 
 async def _call_holding(
     box: _Box, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Runs `func` holding the box's async lock (no options: not reentrant)."""
-    lock = box.async_ or box.async_lock()
-    task = _current_task()
-    if box.holder is task and task is not None:
-        raise RuntimeError(_REENTERED)
-    async with lock:
-        box.holder = task
-        box.depth = 1
-        try:
-            return await func(*args, **kwargs)
-        finally:
-            box.holder = None
-            box.depth = 0
+    await box.enter()
+    try:
+        return await func(*args, **kwargs)
+    finally:
+        box.leave()
 
 
 def _sync_lock(box: _Box, opts: _Options) -> Any:
-    return opts.lock if opts.lock is not None else box.sync_lock()
+    return opts.lock if opts.lock is not None else box.sync
 
 
 def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., Any]:
@@ -291,18 +246,11 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                     box = d.get(_ATTR) if type(d) is dict else None
                     if box is None:
                         return await async_wrapper(self, *args, **kwargs)
-                    lock = box.async_ or box.async_lock()
-                    task = _current_task()
-                    if box.holder is task and task is not None:
-                        raise RuntimeError(_REENTERED)
-                    async with lock:
-                        box.holder = task
-                        box.depth = 1
-                        try:
-                            return await func(self, *args, **kwargs)
-                        finally:
-                            box.holder = None
-                            box.depth = 0
+                    await box.enter()
+                    try:
+                        return await func(self, *args, **kwargs)
+                    finally:
+                        box.leave()
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -341,11 +289,11 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                 d = getattr(self, "__dict__", None)
                 box = d.get(_ATTR) if type(d) is dict else None
                 if box is not None:
-                    with box.sync or box.sync_lock():
+                    with box.sync:
                         return func(self, *args, **kwargs)
                 box, counted = _box_of(self)
                 try:
-                    with box.sync or box.sync_lock():
+                    with box.sync:
                         return func(self, *args, **kwargs)
                 finally:
                     if counted:
@@ -357,7 +305,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             box, owner, counted = box_for(args)
             try:
-                with box.sync or box.sync_lock():
+                with box.sync:
                     return func(*args, **kwargs)
             finally:
                 if counted:
