@@ -15,7 +15,13 @@ this would deadlock (use synchronized(reentrant=True) for a per-task reentrant l
 
 /// The locks of one owner: `sync` (an RLock, for sync callables and `with`) and one
 /// task-owned async lock shared by plain and reentrant entries (`async def`, `async with`).
-#[pyclass(frozen, weakref, subclass, module = "aiosync._aiosync", name = "_ObjectLocks")]
+#[pyclass(
+    frozen,
+    weakref,
+    subclass,
+    module = "aiosync._aiosync",
+    name = "_ObjectLocks"
+)]
 pub(crate) struct ObjectLocks {
     sync: Py<RLock>,
     task_lock: Arc<RawReentrantLock>,
