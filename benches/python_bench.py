@@ -217,14 +217,19 @@ S4_LOOPS = 2
 S4_TASKS_PER_LOOP = 4
 
 
+S4C_TASKS_PER_LOOP = 2
+
+
 def s4_two_loops(
-    make: Callable[[], Any], release_gil: bool = False
+    make: Callable[[], Any], release_gil: bool = False, yield_inside: bool = False
 ) -> Callable[[int], tuple[float, int]]:
-    """`release_gil`: also call time.sleep(0) inside the critical section (see 4b)."""
+    """`release_gil`: also call time.sleep(0) inside the critical section (see 4b);
+    `yield_inside`: `await asyncio.sleep(0)` inside, with 2 tasks per loop (see 4c)."""
+    tasks_per_loop = S4C_TASKS_PER_LOOP if yield_inside else S4_TASKS_PER_LOOP
 
     def runner(total: int) -> tuple[float, int]:
-        per_task = total // (S4_LOOPS * S4_TASKS_PER_LOOP)
-        ops = per_task * S4_LOOPS * S4_TASKS_PER_LOOP
+        per_task = total // (S4_LOOPS * tasks_per_loop)
+        ops = per_task * S4_LOOPS * tasks_per_loop
         lock = make()
         st = [0, 0, 0]  # count, inside, overlaps
 
@@ -247,10 +252,22 @@ def s4_two_loops(
                     sleep(0)  # lets the other thread run while the lock is held
                     st[1] = 0
 
+        async def worker_yielding() -> None:
+            for _ in range(per_task):
+                async with lock:
+                    if st[1]:
+                        st[2] += 1
+                    st[1] = 1
+                    st[0] += 1
+                    st[1] = 0
+                    await asyncio.sleep(0)  # the other tasks, of both loops, now wait
+
         work = worker_releasing if release_gil else worker
+        if yield_inside:
+            work = worker_yielding
 
         async def loop_main() -> None:
-            await asyncio.gather(*(work() for _ in range(S4_TASKS_PER_LOOP)))
+            await asyncio.gather(*(work() for _ in range(tasks_per_loop)))
 
         def body() -> None:
             # Each thread runs its own loop, created after the common start (a few µs).
@@ -548,6 +565,28 @@ def scenarios(scale: float) -> list[Scenario]:
             note="dominated, like 5b, by the GIL hand-off that `time.sleep(0)` forces "
             "(threading.Lock pays it too in 5b); 4b and 5b exercise cross-thread waits and "
             "prove mutual exclusion, they do not rank.",
+        ),
+        Scenario(
+            "4c",
+            f"{S4_LOOPS} event loops in {S4_LOOPS} threads, {S4C_TASKS_PER_LOOP} tasks each, "
+            "`async with lock: await asyncio.sleep(0)` (tasks really wait)",
+            "acquisition",
+            sz(40_000),  # total
+            [
+                impl(
+                    "aiosync.Lock",
+                    aiosync,
+                    A,
+                    lambda: s4_two_loops(aiosync.Lock, yield_inside=True),
+                ),
+                impl(
+                    "aiologic.Lock",
+                    aiologic,
+                    "aiologic",
+                    lambda: s4_two_loops(aiologic.Lock, yield_inside=True),
+                ),
+            ],
+            [Goal("aiologic.Lock", 0.2, ">= 5x faster than aiologic (ratio <= 0.2)", True)],
         ),
         Scenario(
             "5",
