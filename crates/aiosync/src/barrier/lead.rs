@@ -143,6 +143,10 @@ impl<'a> Lead<'a> {
                 Err(BrokenBarrierError)
             } else {
                 inner.release(parties, &mut wakers);
+                if inner.draining == 0 {
+                    // Nobody else of the round will leave (one party): admit arrivals now.
+                    inner.admit_blocked(&mut wakers);
+                }
                 Ok(BarrierWaitResult {
                     index: parties - 1,
                     parties,

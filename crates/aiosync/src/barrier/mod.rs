@@ -286,7 +286,8 @@ impl Barrier {
         {
             let mut inner = lock(&self.inner);
             inner.broken = false;
-            if inner.filling + inner.draining > 0 {
+            // A round being led is in progress too: its lead must fail.
+            if inner.filling + inner.draining > 0 || inner.leading {
                 inner.resetting = true;
                 inner.break_waiters(false, &mut wakers);
             } else {

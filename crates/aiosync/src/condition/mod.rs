@@ -324,7 +324,9 @@ impl Drop for Notified<'_> {
 enum WaitState<'a, T: ?Sized> {
     Start(&'a Condition, MutexGuard<'a, T>),
     Notified(Notified<'a>, &'a Mutex<T>),
-    Relock(LockFuture<'a, T>),
+    /// Notified; taking the lock back (the condition, to pass the notification on if
+    /// the future is dropped first).
+    Relock(LockFuture<'a, T>, &'a Condition),
     Done,
 }
 
@@ -354,17 +356,27 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
                         this.state = WaitState::Notified(notified, mutex);
                         return Poll::Pending;
                     }
-                    this.state = WaitState::Relock(mutex.lock());
+                    let cond = notified.cond;
+                    this.state = WaitState::Relock(mutex.lock(), cond);
                 }
-                WaitState::Relock(mut fut) => {
+                WaitState::Relock(mut fut, cond) => {
                     if let Poll::Ready(g) = Pin::new(&mut fut).poll(cx) {
                         return Poll::Ready(g);
                     }
-                    this.state = WaitState::Relock(fut);
+                    this.state = WaitState::Relock(fut, cond);
                     return Poll::Pending;
                 }
                 WaitState::Done => panic!("ConditionWait polled after completion"),
             }
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for ConditionWait<'_, T> {
+    fn drop(&mut self) {
+        if let WaitState::Relock(_, cond) = self.state {
+            // Notified, then dropped before the lock was back: the notification goes on.
+            cond.notify(1);
         }
     }
 }

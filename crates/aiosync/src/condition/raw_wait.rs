@@ -130,7 +130,9 @@ impl Condition {
     /// # Cancel safety
     ///
     /// As [`Condition::wait`]: dropping the future withdraws the waiter (passing on a
-    /// notification it had received), and the lock is then not held.
+    /// notification it had received), and this guard's level is then not held. If the
+    /// owner holds outer levels (other guards still alive), dropping the unfinished future
+    /// blocks the thread until those levels are back, so the outer guards stay valid.
     ///
     /// ```
     /// use aiosync::{task, Condition, ReentrantMutex};
@@ -264,10 +266,47 @@ impl<L: Relock> Future for RawWait<'_, L> {
     }
 }
 
+impl<L: Relock> RawWait<'_, L> {
+    /// How many levels the wait gave up (0 before it started or after it ended).
+    fn levels(&self) -> usize {
+        match &self.phase {
+            Phase::Listening(_, levels) | Phase::Relocking(levels, _) => *levels,
+            Phase::Start | Phase::Done => 0,
+        }
+    }
+
+    /// Ends an unfinished wait at once, blocking the thread until all but `give_up` of
+    /// the levels it released are held again (for a typed owner whose outer guards must
+    /// stay valid while the guard the wait consumed is gone).
+    fn finish_blocking(&mut self, give_up: usize) {
+        let levels = match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Listening(listener, levels) => {
+                drop(listener); // passes on a notification received meanwhile
+                levels
+            }
+            Phase::Relocking(levels, mut state) => {
+                self.lock.cancel_relock(&mut state);
+                if self.notified {
+                    self.cond.notify(1);
+                }
+                levels
+            }
+            Phase::Start | Phase::Done => return,
+        };
+        if levels > give_up {
+            self.lock.relock_blocking(&self.holder, levels - give_up);
+        }
+    }
+}
+
 impl<L: Relock> Drop for RawWait<'_, L> {
     fn drop(&mut self) {
         if let Phase::Relocking(_, state) = &mut self.phase {
             self.lock.cancel_relock(state);
+            if self.notified {
+                // Notified, then dropped before the lock was back: pass it on.
+                self.cond.notify(1);
+            }
         }
     }
 }
@@ -332,6 +371,17 @@ impl<'a, T: ?Sized> Future for ReentrantWait<'a, T> {
                 Poll::Ready(this.mutex.guard())
             }
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for ReentrantWait<'_, T> {
+    fn drop(&mut self) {
+        if self.wait.levels() > 1 {
+            // Outer guards of the owner are alive and must stay valid: take their levels
+            // back (this blocks the thread, see the method docs); the consumed guard's
+            // level stays released.
+            self.wait.finish_blocking(1);
         }
     }
 }

@@ -161,3 +161,67 @@ pub fn run_mt<F: Future>(workers: usize, f: F) -> F::Output {
         .block_on(async { tokio::time::timeout(LIMIT, f).await })
         .expect("async test timed out")
 }
+
+// ---------------------------------------------------------------------------------------
+// Hand-polled futures and bounded condition checks (raw, condition_raw, barrier_action)
+
+/// A boxed future polled by hand with its own counting waker.
+pub struct Hand<F: Future> {
+    probe: Probe,
+    fut: Pin<Box<F>>,
+}
+
+impl<F: Future> Hand<F> {
+    pub fn new(fut: F) -> Hand<F> {
+        Hand {
+            probe: Probe::new(),
+            fut: Box::pin(fut),
+        }
+    }
+
+    pub fn poll(&mut self) -> Poll<F::Output> {
+        self.probe.poll(self.fut.as_mut())
+    }
+
+    /// Polls once; the future must be ready.
+    #[track_caller]
+    pub fn ready(&mut self) -> F::Output {
+        match self.poll() {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("future expected to be ready is pending"),
+        }
+    }
+
+    /// Polls once; the future must be pending.
+    #[track_caller]
+    pub fn pending(&mut self) {
+        assert!(
+            self.poll().is_pending(),
+            "future expected to be pending is ready"
+        );
+    }
+
+    /// How often the future's waker has been woken.
+    pub fn wakes(&self) -> usize {
+        self.probe.wakes()
+    }
+
+    /// The future itself (for methods such as `RawWait::cancel`).
+    pub fn inner(&mut self) -> &mut F
+    where
+        F: Unpin,
+    {
+        Pin::get_mut(self.fut.as_mut())
+    }
+}
+
+/// Waits until `cond` holds (checked every millisecond), failing after [`LIMIT`]. Only
+/// used to learn that another thread has reached a blocking wait (queued, released, ...).
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
