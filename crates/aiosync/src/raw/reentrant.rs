@@ -204,7 +204,10 @@ impl RawReentrantLock {
     /// Leaves one level of whoever holds the lock. Caller must hold a level (a guard).
     #[inline]
     pub(crate) fn unlock_held(&self) {
-        debug_assert!(self.levels.load(Ordering::Relaxed) > 0, "a guard holds a level");
+        debug_assert!(
+            self.levels.load(Ordering::Relaxed) > 0,
+            "a guard holds a level"
+        );
         if self.levels.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.give_back();
         }
