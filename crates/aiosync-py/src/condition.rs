@@ -170,35 +170,23 @@ impl Condition {
         lp: Bound<'_, PyAny>,
         predicate: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        // The holder is the task that awaits; not held: the wait raises when awaited (as
-        // asyncio's coroutine does).
-        let poll = match &self.kind {
-            Kind::Plain(p) => {
-                let parts = p.clone();
-                owners::deferred(owners::caller, move |holder| {
-                    Box::new(WaitPoll {
-                        parts,
-                        holder,
-                        predicate,
-                        wait: None,
-                    })
-                })
-            }
-            Kind::Reentrant(p) => {
-                let parts = p.clone();
-                let lock = p.lock.clone();
-                let who = move |py: Python<'_>| {
-                    Ok(owners::owning(py, |o| lock.is_owned_by(o))?.unwrap_or_else(owners::thread))
-                };
-                owners::deferred(who, move |holder| {
-                    Box::new(WaitPoll {
-                        parts,
-                        holder,
-                        predicate,
-                        wait: None,
-                    })
-                })
-            }
+        // The holder is the caller (as for RLock: `asyncio.wait_for` on 3.11 awaits it in
+        // a task of its own). Not held: the awaitable raises when awaited, as asyncio's
+        // coroutine does.
+        let holder = self.holder(py, true)?.unwrap_or_else(owners::thread);
+        let poll: Box<dyn PyPoll> = match &self.kind {
+            Kind::Plain(p) => Box::new(WaitPoll {
+                parts: p.clone(),
+                holder,
+                predicate,
+                wait: None,
+            }),
+            Kind::Reentrant(p) => Box::new(WaitPoll {
+                parts: p.clone(),
+                holder,
+                predicate,
+                wait: None,
+            }),
         };
         bridge::waiter(py, lp, poll)
     }

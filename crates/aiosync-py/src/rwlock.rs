@@ -17,7 +17,9 @@ use std::time::Duration;
 /// queued meanwhile go in together after it (writer-preferring FIFO). Ownership is per
 /// asyncio task (per thread outside tasks), as in aiorwlock: a writer may take the read
 /// lock too, and a reader asking for the write lock gets `RuntimeError` (an upgrade
-/// would deadlock).
+/// would deadlock). As in aiorwlock, an asyncio acquire belongs to the task that awaits
+/// it: `asyncio.create_task(rw.writer_lock.acquire())` makes that task the writer (and
+/// on Python 3.11, so does `asyncio.wait_for`, which awaits in a task of its own).
 #[pyclass(frozen, module = "aiosync._aiosync", name = "RWLock")]
 pub(crate) struct RWLock {
     reader: Py<RWSide>,
