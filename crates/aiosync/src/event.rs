@@ -1,5 +1,6 @@
 //! A resettable event flag.
 
+use crate::kernel::listener::{Listener, Waitable};
 use crate::kernel::{block, NodeState, WaitList, Wakers};
 use crate::sync::{lock, AtomicBool, Lock, Ordering};
 use std::fmt;
@@ -7,8 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-const NONE: usize = usize::MAX;
 
 /// A flag that tasks and threads can wait for, and that can be set and cleared again
 /// (Python's `asyncio.Event` / `threading.Event`).
@@ -40,6 +39,10 @@ pub struct Event {
 
 impl Event {
     /// Creates an event that is not set.
+    ///
+    /// ```
+    /// assert!(!aiosync::Event::new().is_set());
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Event {
         Event {
@@ -58,6 +61,12 @@ impl Event {
     }
 
     /// Whether the event is set.
+    ///
+    /// ```
+    /// let ev = aiosync::Event::new();
+    /// ev.set();
+    /// assert!(ev.is_set());
+    /// ```
     #[inline]
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::Acquire)
@@ -84,11 +93,19 @@ impl Event {
             }
             list.finish_all(NodeState::Granted, &mut wakers)
         };
+        // I4: (1) the list guard ended with its block; (2) `set` holds no other lock.
         wakers.wake_all();
         n
     }
 
     /// Clears the event; later waits wait for the next [`Event::set`].
+    ///
+    /// ```
+    /// let ev = aiosync::Event::new();
+    /// ev.set();
+    /// ev.clear();
+    /// assert!(!ev.is_set());
+    /// ```
     pub fn clear(&self) {
         self.flag.store(false, Ordering::Release);
     }
@@ -108,15 +125,20 @@ impl Event {
     /// ```
     pub fn wait(&self) -> EventWait<'_> {
         EventWait {
-            event: self,
-            key: NONE,
+            listener: Listener::new(self),
         }
     }
 
     /// Blocks the current thread until the event is set.
+    ///
+    /// ```
+    /// let ev = aiosync::Event::new();
+    /// ev.set();
+    /// ev.wait_blocking(); // set already: returns at once
+    /// ```
     pub fn wait_blocking(&self) {
         if !self.is_set() {
-            block::block_on(self.wait(), None);
+            Listener::new(self).wait_blocking(|ev, _| ev.is_set(), None);
         }
     }
 
@@ -131,7 +153,26 @@ impl Event {
     /// assert!(ev.wait_blocking_timeout(Duration::from_millis(1)));
     /// ```
     pub fn wait_blocking_timeout(&self, timeout: Duration) -> bool {
-        self.is_set() || block::block_on(self.wait(), block::deadline(timeout)).is_some()
+        self.is_set()
+            || Listener::new(self)
+                .wait_blocking(|ev, _| ev.is_set(), block::deadline(timeout))
+                .is_some()
+    }
+}
+
+/// Waiters queue on the event's list alone; a waiter that leaves owes nothing (`set`
+/// releases everyone, so no one else was skipped for it).
+impl Waitable for Event {
+    type Locked = WaitList;
+
+    #[inline]
+    fn wait_lock(&self) -> &Lock<WaitList> {
+        &self.list
+    }
+
+    #[inline]
+    fn list(locked: &mut WaitList) -> &mut WaitList {
+        locked
     }
 }
 
@@ -150,10 +191,18 @@ impl fmt::Debug for Event {
 }
 
 /// The future returned by [`Event::wait`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let ev = aiosync::Event::new();
+/// let wait: aiosync::EventWait<'_> = ev.wait();
+/// ev.set();
+/// wait.await;
+/// # });
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct EventWait<'a> {
-    event: &'a Event,
-    key: usize,
+    listener: Listener<&'a Event>,
 }
 
 impl Future for EventWait<'_> {
@@ -161,33 +210,11 @@ impl Future for EventWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.key == NONE && this.event.is_set() {
+        // Lock-free first look; the listener checks again under the lock `set` takes.
+        if !this.listener.is_queued() && this.listener.host().is_set() {
             return Poll::Ready(());
         }
-        let mut list = lock(&this.event.list);
-        if this.key == NONE {
-            // Checked again under the list lock, where `set` changes it.
-            if this.event.is_set() {
-                return Poll::Ready(());
-            }
-            this.key = list.push(0, cx.waker());
-            return Poll::Pending;
-        }
-        if list[this.key].state == NodeState::Granted || this.event.is_set() {
-            list.remove(this.key);
-            this.key = NONE;
-            return Poll::Ready(());
-        }
-        list.set_waker(this.key, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl Drop for EventWait<'_> {
-    fn drop(&mut self) {
-        if self.key != NONE {
-            lock(&self.event.list).remove(self.key);
-        }
+        this.listener.poll(cx, |ev, _| ev.is_set()).map(drop)
     }
 }
 

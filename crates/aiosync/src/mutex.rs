@@ -1,7 +1,7 @@
 //! An async + blocking mutex.
 
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, RawSemaphore};
+use crate::kernel::semaphore::{AsRawSemaphore, PendingAcquire, RawSemaphore};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -112,8 +112,7 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     pub fn lock(&self) -> Lock<'_, T> {
         Lock {
-            mutex: self,
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self, 1),
         }
     }
 
@@ -224,8 +223,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     pub fn lock_arc(self: &Arc<Self>) -> LockArc<T> {
         LockArc {
-            mutex: Some(self.clone()),
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self.clone(), 1),
         }
     }
 
@@ -246,6 +244,15 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Blocking form of [`Mutex::lock_arc`] with a timeout.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let m = Arc::new(aiosync::Mutex::new(()));
+    /// let g = m.lock_arc_blocking();
+    /// assert!(m.lock_arc_blocking_timeout(Duration::from_millis(1)).is_none());
+    /// drop(g);
+    /// assert!(m.lock_arc_blocking_timeout(Duration::from_millis(1)).is_some());
+    /// ```
     pub fn lock_arc_blocking_timeout(
         self: &Arc<Self>,
         timeout: Duration,
@@ -263,10 +270,24 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Acquires the lock through an `Arc` if it is free and nobody is queued for it.
+    ///
+    /// ```
+    /// let m = std::sync::Arc::new(aiosync::Mutex::new(()));
+    /// let g = m.try_lock_arc().unwrap();
+    /// assert!(m.try_lock_arc().is_none());
+    /// # drop(g);
+    /// ```
     pub fn try_lock_arc(self: &Arc<Self>) -> Option<MutexGuardArc<T>> {
         self.sem
             .try_acquire_one()
             .then(|| MutexGuardArc(self.clone()))
+    }
+}
+
+impl<T: ?Sized> AsRawSemaphore for Mutex<T> {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        &self.sem
     }
 }
 
@@ -294,10 +315,18 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 }
 
 /// The future returned by [`Mutex::lock`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let m = aiosync::Mutex::new(1);
+/// let fut: aiosync::Lock<'_, i32> = m.lock();
+/// assert_eq!(*fut.await, 1);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Lock<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
-    acquire: Acquire,
+    /// Withdrawn when dropped: a lock handed to it goes to the next waiter.
+    pending: PendingAcquire<&'a Mutex<T>>,
 }
 
 impl<'a, T: ?Sized> Future for Lock<'a, T> {
@@ -306,18 +335,9 @@ impl<'a, T: ?Sized> Future for Lock<'a, T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.acquire.poll_open(&this.mutex.sem, cx) {
-            Poll::Ready(()) => Poll::Ready(MutexGuard::new(this.mutex)),
+        match this.pending.poll_open(cx) {
+            Poll::Ready(()) => Poll::Ready(MutexGuard::new(this.pending.owner())),
             Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T: ?Sized> Drop for Lock<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.acquire.is_queued() {
-            self.acquire.cancel(&self.mutex.sem);
         }
     }
 }
@@ -329,10 +349,18 @@ impl<T: ?Sized> fmt::Debug for Lock<'_, T> {
 }
 
 /// The future returned by [`Mutex::lock_arc`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let m = std::sync::Arc::new(aiosync::Mutex::new(1));
+/// let fut: aiosync::LockArc<i32> = m.lock_arc();
+/// assert_eq!(*fut.await, 1);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct LockArc<T: ?Sized> {
-    mutex: Option<Arc<Mutex<T>>>,
-    acquire: Acquire,
+    /// Withdrawn when dropped, as [`Lock`]'s; its `Arc` moves into the guard.
+    pending: PendingAcquire<Arc<Mutex<T>>>,
 }
 
 impl<T: ?Sized> Unpin for LockArc<T> {}
@@ -342,21 +370,10 @@ impl<T: ?Sized> Future for LockArc<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mutex = this
-            .mutex
-            .as_ref()
-            .expect("LockArc polled after completion");
-        match this.acquire.poll_open(&mutex.sem, cx) {
-            Poll::Ready(()) => Poll::Ready(MutexGuardArc(this.mutex.take().unwrap())),
+        assert!(!this.pending.is_spent(), "LockArc polled after completion");
+        match this.pending.poll_open(cx) {
+            Poll::Ready(()) => Poll::Ready(MutexGuardArc(this.pending.take_owner())),
             Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T: ?Sized> Drop for LockArc<T> {
-    fn drop(&mut self) {
-        if let Some(m) = &self.mutex {
-            self.acquire.cancel(&m.sem);
         }
     }
 }
@@ -368,6 +385,14 @@ impl<T: ?Sized> fmt::Debug for LockArc<T> {
 }
 
 /// Holds a [`Mutex`] locked; unlocks when dropped.
+///
+/// ```
+/// let m = aiosync::Mutex::new(1);
+/// let mut g: aiosync::MutexGuard<'_, i32> = m.lock_blocking();
+/// *g += 1;
+/// drop(g); // unlocks
+/// assert_eq!(*m.lock_blocking(), 2);
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
@@ -435,6 +460,13 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 }
 
 /// An owned guard for a [`Mutex`] in an `Arc`; unlocks when dropped.
+///
+/// ```
+/// let m = std::sync::Arc::new(aiosync::Mutex::new(1));
+/// let g: aiosync::MutexGuardArc<i32> = m.lock_arc_blocking();
+/// std::thread::spawn(move || drop(g)).join().unwrap();
+/// assert!(!m.is_locked());
+/// ```
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuardArc<T: ?Sized>(Arc<Mutex<T>>);
 
@@ -445,6 +477,13 @@ unsafe impl<T: ?Sized + Sync> Sync for MutexGuardArc<T> {}
 
 impl<T: ?Sized> MutexGuardArc<T> {
     /// The mutex this guard holds.
+    ///
+    /// ```
+    /// use aiosync::MutexGuardArc;
+    /// let m = std::sync::Arc::new(aiosync::Mutex::new(()));
+    /// let g = m.lock_arc_blocking();
+    /// assert!(std::sync::Arc::ptr_eq(MutexGuardArc::source(&g), &m));
+    /// ```
     pub fn source(guard: &Self) -> &Arc<Mutex<T>> {
         &guard.0
     }

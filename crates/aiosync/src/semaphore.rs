@@ -1,7 +1,7 @@
 //! A counting semaphore, optionally bounded.
 
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire as RawAcquire, RawSemaphore};
+use crate::kernel::semaphore::{AsRawSemaphore, PendingAcquire, RawSemaphore};
 use crate::sync::{AtomicUsize, Ordering};
 use std::fmt;
 use std::future::Future;
@@ -46,6 +46,12 @@ pub struct Semaphore {
 
 /// The error of [`Semaphore::add_permits`] when the semaphore would hold more permits than
 /// its bound.
+///
+/// ```
+/// let sem = aiosync::Semaphore::bounded(1);
+/// let err = sem.add_permits(1).unwrap_err();
+/// assert_eq!(err.bound, 1);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PermitOverflowError {
     /// Permits the semaphore may hold at most.
@@ -108,17 +114,32 @@ impl Semaphore {
     }
 
     /// The number of permits free right now.
+    ///
+    /// ```
+    /// let sem = aiosync::Semaphore::new(2);
+    /// let _g = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
     pub fn available_permits(&self) -> usize {
         self.sem.available()
     }
 
     /// Whether acquires are queued (then a new acquire waits even if permits are free:
     /// they are on their way to the queued ones).
+    ///
+    /// ```
+    /// assert!(!aiosync::Semaphore::new(1).has_waiters());
+    /// ```
     pub fn has_waiters(&self) -> bool {
         self.sem.has_waiters()
     }
 
     /// The bound given to [`Semaphore::bounded`], if any.
+    ///
+    /// ```
+    /// assert_eq!(aiosync::Semaphore::bounded(2).bound(), Some(2));
+    /// assert_eq!(aiosync::Semaphore::new(2).bound(), None);
+    /// ```
     pub fn bound(&self) -> Option<usize> {
         (self.bound != MAX_PERMITS).then_some(self.bound)
     }
@@ -194,12 +215,17 @@ impl Semaphore {
     pub fn acquire_many(&self, n: usize) -> Acquire<'_> {
         self.check(n);
         Acquire {
-            sem: self,
-            acquire: RawAcquire::new(n),
+            pending: PendingAcquire::new(self, n),
         }
     }
 
     /// Acquires one permit, blocking the current thread.
+    ///
+    /// ```
+    /// let sem = aiosync::Semaphore::new(1);
+    /// let g = sem.acquire_blocking();
+    /// assert_eq!(g.permits(), 1);
+    /// ```
     pub fn acquire_blocking(&self) -> SemaphoreGuard<'_> {
         self.acquire_many_blocking(1)
     }
@@ -228,6 +254,12 @@ impl Semaphore {
     }
 
     /// Acquires `n` permits, blocking the current thread for at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sem = aiosync::Semaphore::new(1);
+    /// assert!(sem.acquire_many_blocking_timeout(2, Duration::from_millis(1)).is_none());
+    /// ```
     pub fn acquire_many_blocking_timeout(
         &self,
         n: usize,
@@ -241,6 +273,13 @@ impl Semaphore {
     }
 
     /// Takes one permit if one is free and nobody is queued.
+    ///
+    /// ```
+    /// let sem = aiosync::Semaphore::new(1);
+    /// let g = sem.try_acquire().unwrap();
+    /// assert!(sem.try_acquire().is_none());
+    /// # drop(g);
+    /// ```
     pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
         self.try_acquire_many(1)
     }
@@ -282,16 +321,30 @@ impl Semaphore {
     /// # Cancel safety
     ///
     /// Cancel safe, as [`Semaphore::acquire`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # futures_lite::future::block_on(async {
+    /// let sem = Arc::new(aiosync::Semaphore::new(3));
+    /// let g = sem.acquire_many_arc(2).await;
+    /// assert_eq!(g.permits(), 2);
+    /// # });
+    /// ```
     pub fn acquire_many_arc(self: &Arc<Self>, n: usize) -> AcquireArc {
         self.check(n);
         AcquireArc {
-            sem: Some(self.clone()),
-            acquire: RawAcquire::new(n),
-            n,
+            pending: PendingAcquire::new(self.clone(), n),
         }
     }
 
     /// Blocking form of [`Semaphore::acquire_arc`].
+    ///
+    /// ```
+    /// let sem = std::sync::Arc::new(aiosync::Semaphore::new(1));
+    /// let g = sem.acquire_arc_blocking();
+    /// std::thread::spawn(move || drop(g)).join().unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
     pub fn acquire_arc_blocking(self: &Arc<Self>) -> SemaphoreGuardArc {
         self.sem.acquire_forever(1);
         SemaphoreGuardArc {
@@ -301,6 +354,13 @@ impl Semaphore {
     }
 
     /// Takes one permit through an `Arc` if one is free and nobody is queued.
+    ///
+    /// ```
+    /// let sem = std::sync::Arc::new(aiosync::Semaphore::new(1));
+    /// let g = sem.try_acquire_arc().unwrap();
+    /// assert!(sem.try_acquire_arc().is_none());
+    /// # drop(g);
+    /// ```
     pub fn try_acquire_arc(self: &Arc<Self>) -> Option<SemaphoreGuardArc> {
         self.sem.try_acquire(1).then(|| SemaphoreGuardArc {
             sem: Some(self.clone()),
@@ -322,6 +382,13 @@ impl Semaphore {
     }
 }
 
+impl AsRawSemaphore for Semaphore {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        &self.sem
+    }
+}
+
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")
@@ -332,10 +399,18 @@ impl fmt::Debug for Semaphore {
 }
 
 /// The future returned by [`Semaphore::acquire`] and [`Semaphore::acquire_many`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let sem = aiosync::Semaphore::new(1);
+/// let fut: aiosync::Acquire<'_> = sem.acquire();
+/// let _g = fut.await;
+/// # });
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Acquire<'a> {
-    sem: &'a Semaphore,
-    acquire: RawAcquire,
+    /// Withdrawn when dropped: permits handed to it go to the next waiters.
+    pending: PendingAcquire<&'a Semaphore>,
 }
 
 impl<'a> Future for Acquire<'a> {
@@ -343,19 +418,13 @@ impl<'a> Future for Acquire<'a> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.acquire.poll_open(&this.sem.sem, cx) {
+        match this.pending.poll_open(cx) {
             Poll::Ready(()) => Poll::Ready(SemaphoreGuard {
-                sem: this.sem,
-                n: this.acquire.permits(),
+                sem: this.pending.owner(),
+                n: this.pending.permits(),
             }),
             Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-impl Drop for Acquire<'_> {
-    fn drop(&mut self) {
-        self.acquire.cancel(&self.sem.sem);
     }
 }
 
@@ -366,11 +435,18 @@ impl fmt::Debug for Acquire<'_> {
 }
 
 /// The future returned by [`Semaphore::acquire_arc`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let sem = std::sync::Arc::new(aiosync::Semaphore::new(1));
+/// let fut: aiosync::AcquireArc = sem.acquire_arc();
+/// let _g = fut.await;
+/// # });
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct AcquireArc {
-    sem: Option<Arc<Semaphore>>,
-    acquire: RawAcquire,
-    n: usize,
+    /// Withdrawn when dropped, as [`Acquire`]'s; its `Arc` moves into the guard.
+    pending: PendingAcquire<Arc<Semaphore>>,
 }
 
 impl Future for AcquireArc {
@@ -378,24 +454,16 @@ impl Future for AcquireArc {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let sem = this
-            .sem
-            .as_ref()
-            .expect("AcquireArc polled after completion");
-        match this.acquire.poll_open(&sem.sem, cx) {
+        assert!(
+            !this.pending.is_spent(),
+            "AcquireArc polled after completion"
+        );
+        match this.pending.poll_open(cx) {
             Poll::Ready(()) => Poll::Ready(SemaphoreGuardArc {
-                sem: this.sem.take(),
-                n: this.n,
+                n: this.pending.permits(),
+                sem: Some(this.pending.take_owner()),
             }),
             Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for AcquireArc {
-    fn drop(&mut self) {
-        if let Some(s) = &self.sem {
-            self.acquire.cancel(&s.sem);
         }
     }
 }
@@ -407,6 +475,13 @@ impl fmt::Debug for AcquireArc {
 }
 
 /// Holds permits of a [`Semaphore`]; gives them back when dropped.
+///
+/// ```
+/// let sem = aiosync::Semaphore::new(1);
+/// let g: aiosync::SemaphoreGuard<'_> = sem.acquire_blocking();
+/// drop(g);
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
 #[must_use = "if unused the permits are released at once"]
 pub struct SemaphoreGuard<'a> {
     sem: &'a Semaphore,
@@ -415,6 +490,11 @@ pub struct SemaphoreGuard<'a> {
 
 impl SemaphoreGuard<'_> {
     /// How many permits this guard holds.
+    ///
+    /// ```
+    /// let sem = aiosync::Semaphore::new(3);
+    /// assert_eq!(sem.acquire_many_blocking(2).permits(), 2);
+    /// ```
     pub fn permits(&self) -> usize {
         self.n
     }
@@ -449,6 +529,13 @@ impl fmt::Debug for SemaphoreGuard<'_> {
 }
 
 /// An owned guard for permits of a [`Semaphore`] in an `Arc`.
+///
+/// ```
+/// let sem = std::sync::Arc::new(aiosync::Semaphore::new(1));
+/// let g: aiosync::SemaphoreGuardArc = sem.acquire_arc_blocking();
+/// drop(g);
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
 #[must_use = "if unused the permits are released at once"]
 pub struct SemaphoreGuardArc {
     sem: Option<Arc<Semaphore>>,
@@ -457,11 +544,22 @@ pub struct SemaphoreGuardArc {
 
 impl SemaphoreGuardArc {
     /// How many permits this guard holds.
+    ///
+    /// ```
+    /// let sem = std::sync::Arc::new(aiosync::Semaphore::new(1));
+    /// assert_eq!(sem.acquire_arc_blocking().permits(), 1);
+    /// ```
     pub fn permits(&self) -> usize {
         self.n
     }
 
     /// Keeps the permits out of the semaphore for good.
+    ///
+    /// ```
+    /// let sem = std::sync::Arc::new(aiosync::Semaphore::new(1));
+    /// sem.acquire_arc_blocking().forget();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
     pub fn forget(mut self) {
         if let Some(s) = self.sem.take() {
             s.forget_permits(self.n);

@@ -258,3 +258,64 @@ fn semaphore_two_waiters_on_one_thread() {
         assert_eq!(s.available_permits(), 2);
     });
 }
+
+/// `join` over the kernel listener: registered, re-checked and released by the last
+/// `task_done` on another thread, whichever runs first.
+#[test]
+fn queue_join_released_by_task_done() {
+    model(|| {
+        let q = Arc::new(Queue::new(0));
+        q.try_put(1u32).unwrap();
+        let q2 = q.clone();
+        let t = thread::spawn(move || {
+            q2.get_blocking().unwrap();
+            q2.task_done().unwrap();
+        });
+        q.join_blocking();
+        assert_eq!(q.unfinished_tasks(), 0);
+        t.join().unwrap();
+    });
+}
+
+/// A listener dropped while `set` runs withdraws cleanly: nothing is left queued, and a
+/// later wait sees the flag.
+#[test]
+fn event_wait_dropped_while_set() {
+    model(|| {
+        let e = Arc::new(Event::new());
+        let e2 = e.clone();
+        let t = thread::spawn(move || {
+            let mut w = pin!(e2.wait());
+            let waker = std::task::Waker::noop();
+            let _ = w.as_mut().poll(&mut Context::from_waker(waker));
+        });
+        e.set();
+        t.join().unwrap();
+        loom::future::block_on(e.wait());
+    });
+}
+
+/// An owned lock future cancelled while the lock may be in flight to it passes it on
+/// (its `PendingAcquire` withdraws itself on drop).
+#[test]
+fn mutex_cancelled_arc_waiter_passes_lock_on() {
+    both_modes(|| {
+        // `lock_arc` takes a std `Arc`; its count is not part of the model.
+        let m = std::sync::Arc::new(Mutex::new(0u32));
+        let g = m.lock_blocking();
+        let m2 = m.clone();
+        let t = thread::spawn(move || {
+            let mut fut = pin!(m2.lock_arc());
+            let waker = std::task::Waker::noop();
+            if let Poll::Ready(mut g) = fut.as_mut().poll(&mut Context::from_waker(waker)) {
+                *g += 1;
+            }
+        });
+        drop(g);
+        t.join().unwrap();
+        assert!(
+            m.try_lock().is_some(),
+            "lock leaked by a cancelled owned waiter"
+        );
+    });
+}

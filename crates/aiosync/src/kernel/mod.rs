@@ -5,13 +5,20 @@
 //! [`block::block_on`], so each primitive is written once, as a state machine, and both
 //! front-ends drive the same future.
 //!
-//! Rules every primitive follows:
-//! - the list lives behind the primitive's internal lock; wakers are collected into a
-//!   [`Wakers`] while it is held and called only after it is released;
-//! - a node that was handed something (`Granted`) stays in the slab until its future
-//!   sees it or is dropped, so a key is never reused under a live future.
+//! The rules every primitive follows are numbered, and each line that relies on one
+//! cites it (`// I4: ...`):
+//!
+//! - I1–I3 and I7–I8 are [`RawSemaphore`](semaphore::RawSemaphore)'s (partial grants,
+//!   the `QUEUED` bit, FIFO service, grants on cancel);
+//! - I2 and I4–I6 are [`WaitList`]'s (wakes in flight, no waker under the lock, stable
+//!   keys, exact counts).
+//!
+//! One-shot waits (an event, a queue's `join`, a condition, a barrier) go through
+//! [`listener::Listener`]; permit waits through [`semaphore::PendingAcquire`]. Both
+//! withdraw themselves in `Drop`, so no primitive keeps a cancel rule by hand.
 
 pub(crate) mod block;
+pub(crate) mod listener;
 pub(crate) mod semaphore;
 
 use crate::sync::{now, thread_local, Instant};
@@ -26,7 +33,8 @@ use std::time::Duration;
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const FAIR_TIMEOUT: Duration = Duration::from_micros(500);
 
-const NIL: usize = usize::MAX;
+/// No node: the end of a list link, and the key of a waiter that is not queued.
+pub(crate) const NIL: usize = usize::MAX;
 
 /// `head_starving` reads the clock on its first asks, then on one ask in `CLOCK_EVERY`.
 const CLOCK_ALWAYS: u32 = 4;
@@ -57,6 +65,21 @@ pub(crate) fn next_id() -> u64 {
 }
 
 /// What the holder of a [`Node`] has been told.
+///
+/// Every change happens with the list's lock held. The node's owner (the future holding
+/// its key) reads the state when it polls, and only the owner removes the node (I5).
+///
+/// | state | linked | set by | waker | the owner's next poll |
+/// | --- | --- | --- | --- | --- |
+/// | `Waiting` | yes | `push`; the owner, polled while `Woken` | stored in the node | waits on |
+/// | `Woken` | yes | a release, `close` or barrier admission that found it may go | cloned or taken by the setter, who wakes it (I2) | retries; back to `Waiting` if it still cannot go |
+/// | `Granted` | no (`finish`); yes for a released barrier party (`mark`) | a handoff, a notification, `set`, the last `task_done` | taken by the setter, unless `Woken` (I2) | takes the result (`got`) and removes the node |
+/// | `Broken` | yes (`mark`) | barrier abort/reset | as `Granted` | fails and removes the node |
+///
+/// Rule: never set `Woken` without waking the node, and never wake a `Woken` node
+/// again (I2). The first half prevents a lost wake-up (a `finish` that skips the waker
+/// of a `Woken` node relies on the wake already in flight); the second a wake per
+/// release for a waiter that has not run yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NodeState {
     /// Queued, nothing happened yet.
@@ -69,6 +92,7 @@ pub(crate) enum NodeState {
     Broken,
 }
 
+/// One waiter: its place in the FIFO order, how to wake it and what it was told.
 #[derive(Debug)]
 pub(crate) struct Node {
     prev: usize,
@@ -92,6 +116,28 @@ pub(crate) struct Node {
 }
 
 /// A FIFO list of waiters, stored in a slab so inserting reuses memory and removal is O(1).
+///
+/// Always behind a primitive's internal lock (`Lock<WaitList>`, or a field of the state
+/// that lock guards); every method assumes it is held.
+///
+/// # Invariants
+///
+/// - **I2: a `Woken` node has a wake in flight; nobody else pushes its waker.** Whoever
+///   sets `Woken` wakes the node (after unlocking); `finish` and `mark` then only change
+///   its state, which the woken owner reads when it polls. The owner sets it back to
+///   `Waiting` when it polls and must wait again, and only then may a waker be pushed.
+///   Prevents both a lost wake-up and a wake per release for one sleeping waiter.
+/// - **I4: no waker is called with the list lock held.** Wakers are collected into a
+///   [`Wakers`] under the lock and called by [`WakeList::wake_all`] after it is released
+///   (and with no other internal lock held). A waker may need the GIL, and the thread
+///   holding the GIL may be waiting for this lock: calling it here could deadlock.
+/// - **I5: a key stays valid while its owner holds it.** Only the owner of a key (the
+///   future or listener it was returned to) calls `remove` on it; everyone else only
+///   `unlink`s, `finish`es or `mark`s it. A granted node therefore stays in the slab until
+///   its owner has read what it was handed, and a slot is never reused under a live key.
+/// - **I6: `len` and `threads` count exactly the linked nodes**, each under the thread it
+///   was queued from, so the "never overtake a waiter of your own thread" rule and
+///   `is_empty` are O(1) and never scan.
 #[derive(Debug)]
 pub(crate) struct WaitList {
     nodes: Slab<Node>,
@@ -123,6 +169,7 @@ impl WaitList {
     /// Number of linked (still waiting) nodes.
     #[inline]
     pub(crate) fn len(&self) -> usize {
+        // I6: maintained by `insert` and `unlink`, the only places links change.
         self.len
     }
 
@@ -145,6 +192,7 @@ impl WaitList {
     /// Whether a linked waiter was queued from thread `tag`.
     #[inline]
     pub(crate) fn has_thread(&self, tag: u64) -> bool {
+        // I6: one entry per thread with linked waiters, so this scans threads, not nodes.
         self.threads.iter().any(|&(t, _)| t == tag)
     }
 
@@ -235,7 +283,7 @@ impl WaitList {
         key
     }
 
-    /// Takes a node out of the FIFO order; it stays in the slab for its owner to read.
+    /// Takes a node out of the FIFO order; it stays in the slab for its owner to read (I5).
     pub(crate) fn unlink(&mut self, key: usize) {
         let node = &mut self.nodes[key];
         if !node.linked {
@@ -253,6 +301,7 @@ impl WaitList {
         } else {
             self.nodes[next].prev = prev;
         }
+        // I6: the counts follow the links.
         self.len -= 1;
         if let Some(i) = self.threads.iter().position(|&(t, _)| t == thread) {
             self.threads[i].1 -= 1;
@@ -262,7 +311,9 @@ impl WaitList {
         }
     }
 
-    /// Unlinks (if needed) and frees a node, returning it.
+    /// Unlinks (if needed) and frees a node, returning it. Only the key's owner calls it
+    /// (I5). The node still holds its waker unless it was taken: drop the node after the
+    /// lock where that is easy, as a waker's drop may run foreign code.
     pub(crate) fn remove(&mut self, key: usize) -> Node {
         self.unlink(key);
         self.nodes.remove(key)
@@ -275,7 +326,8 @@ impl WaitList {
         let was = node.state;
         node.state = state;
         node.got = got;
-        // A `Woken` node has a wake in flight already: it will poll and see the new state.
+        // I2: a `Woken` node has a wake in flight already; it will poll and see the new
+        // state, so its waker is not pushed a second time.
         if was != NodeState::Woken {
             if let Some(w) = node.waker.take() {
                 wakers.push(w);
@@ -290,6 +342,7 @@ impl WaitList {
         let was = node.state;
         node.state = state;
         node.got = got;
+        // I2: as in `finish`.
         if was != NodeState::Woken {
             if let Some(w) = node.waker.take() {
                 wakers.push(w);
@@ -360,6 +413,7 @@ pub fn set_always_fair(on: bool) {
 /// Wakers collected under a lock, called after it is released.
 pub(crate) type Wakers = WakeList;
 
+/// Wakers collected under an internal lock, to be called once it is released (I4).
 #[derive(Default)]
 pub(crate) struct WakeList(SmallVec<[Waker; 4]>);
 
@@ -374,7 +428,14 @@ impl WakeList {
         self.0.push(w)
     }
 
-    /// Calls every waker. Must be called with no internal lock held.
+    /// Calls every waker.
+    ///
+    /// # Contract (I4)
+    ///
+    /// 1. the lock the wakers were collected under has been released;
+    /// 2. the caller holds no other internal lock of this crate either.
+    ///
+    /// Each call site answers both clauses in a comment.
     #[inline]
     pub(crate) fn wake_all(self) {
         for w in self.0 {

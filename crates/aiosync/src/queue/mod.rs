@@ -1,18 +1,21 @@
 //! A multi-producer multi-consumer queue (FIFO, LIFO or priority) with `task_done`/`join`
 //! and `shutdown`.
 
-use crate::kernel::semaphore::{Acquire, Closed, RawSemaphore, Refused, MAX_PERMITS};
+mod error;
+mod futures;
+mod store;
+
+pub use error::{QueueShutDown, TaskDoneError, TryGetError, TryPutError};
+pub use futures::{Get, Join, Put};
+
+use crate::kernel::listener::{Listener, Waitable};
+use crate::kernel::semaphore::{RawSemaphore, Refused, MAX_PERMITS};
 use crate::kernel::{block, NodeState, WaitList, Wakers};
 use crate::sync::{lock, AtomicBool, Lock, Ordering};
-use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
-
-const NONE: usize = usize::MAX;
+use store::Store;
 
 /// A queue shared by producers and consumers on threads and async tasks at once (Python's
 /// `asyncio.Queue` and `queue.Queue` in one).
@@ -47,6 +50,8 @@ const NONE: usize = usize::MAX;
 /// assert_eq!(sum, 45);
 /// ```
 pub struct Queue<T> {
+    /// Lock order: taken before either semaphore's list (`insert`, `shutdown`), never
+    /// while one is held.
     inner: Lock<Inner<T>>,
     /// One permit per item a get may take: never more than the items stored.
     items: RawSemaphore,
@@ -57,7 +62,8 @@ pub struct Queue<T> {
     shut: AtomicBool,
 }
 
-struct Inner<T> {
+/// What the queue's lock guards (crate-visible because `Waitable::Locked` names it).
+pub(crate) struct Inner<T> {
     store: Store<T>,
     /// Items put and not yet marked done.
     unfinished: usize,
@@ -65,156 +71,6 @@ struct Inner<T> {
     /// Tasks in `join`, released together when `unfinished` reaches zero.
     joiners: WaitList,
 }
-
-enum Store<T> {
-    Fifo(VecDeque<T>),
-    Lifo(Vec<T>),
-    Other(Box<dyn Container<T>>),
-}
-
-/// Any ordering a queue can keep (the priority queue is one).
-trait Container<T>: Send {
-    fn push(&mut self, item: T);
-    fn pop(&mut self) -> Option<T>;
-    fn len(&self) -> usize;
-    fn take_all(&mut self) -> Vec<T>;
-}
-
-impl<T: Ord + Send> Container<T> for BinaryHeap<Reverse<T>> {
-    fn push(&mut self, item: T) {
-        BinaryHeap::push(self, Reverse(item))
-    }
-    fn pop(&mut self) -> Option<T> {
-        BinaryHeap::pop(self).map(|Reverse(v)| v)
-    }
-    fn len(&self) -> usize {
-        BinaryHeap::len(self)
-    }
-    fn take_all(&mut self) -> Vec<T> {
-        self.drain().map(|Reverse(v)| v).collect()
-    }
-}
-
-impl<T> Store<T> {
-    #[inline]
-    fn push(&mut self, item: T) {
-        match self {
-            Store::Fifo(q) => q.push_back(item),
-            Store::Lifo(v) => v.push(item),
-            Store::Other(c) => c.push(item),
-        }
-    }
-    #[inline]
-    fn pop(&mut self) -> Option<T> {
-        match self {
-            Store::Fifo(q) => q.pop_front(),
-            Store::Lifo(v) => v.pop(),
-            Store::Other(c) => c.pop(),
-        }
-    }
-    fn len(&self) -> usize {
-        match self {
-            Store::Fifo(q) => q.len(),
-            Store::Lifo(v) => v.len(),
-            Store::Other(c) => c.len(),
-        }
-    }
-    fn take_all(&mut self) -> Vec<T> {
-        match self {
-            Store::Fifo(q) => q.drain(..).collect(),
-            Store::Lifo(v) => std::mem::take(v),
-            Store::Other(c) => c.take_all(),
-        }
-    }
-}
-
-/// The queue was shut down. A failed put gives its item back in `.0`.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct QueueShutDown<T = ()>(pub T);
-
-impl<T> fmt::Debug for QueueShutDown<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("QueueShutDown(..)")
-    }
-}
-
-impl<T> fmt::Display for QueueShutDown<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("queue is shut down")
-    }
-}
-
-impl<T> std::error::Error for QueueShutDown<T> {}
-
-/// Why [`Queue::try_put`] (or a put that timed out) did not insert; the item comes back.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum TryPutError<T> {
-    /// The queue was full (for the whole timeout, if any).
-    Full(T),
-    /// The queue was shut down.
-    ShutDown(T),
-}
-
-impl<T> TryPutError<T> {
-    /// The item that was not put.
-    pub fn into_inner(self) -> T {
-        match self {
-            TryPutError::Full(v) | TryPutError::ShutDown(v) => v,
-        }
-    }
-}
-
-impl<T> fmt::Debug for TryPutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryPutError::Full(_) => f.write_str("Full(..)"),
-            TryPutError::ShutDown(_) => f.write_str("ShutDown(..)"),
-        }
-    }
-}
-
-impl<T> fmt::Display for TryPutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryPutError::Full(_) => f.write_str("queue is full"),
-            TryPutError::ShutDown(_) => f.write_str("queue is shut down"),
-        }
-    }
-}
-
-impl<T> std::error::Error for TryPutError<T> {}
-
-/// Why [`Queue::try_get`] (or a get that timed out) returned no item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TryGetError {
-    /// The queue was empty (for the whole timeout, if any).
-    Empty,
-    /// The queue was shut down and is empty.
-    ShutDown,
-}
-
-impl fmt::Display for TryGetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryGetError::Empty => f.write_str("queue is empty"),
-            TryGetError::ShutDown => f.write_str("queue is shut down"),
-        }
-    }
-}
-
-impl std::error::Error for TryGetError {}
-
-/// [`Queue::task_done`] was called more times than items were put.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TaskDoneError;
-
-impl fmt::Display for TaskDoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("task_done() called too many times")
-    }
-}
-
-impl std::error::Error for TaskDoneError {}
 
 impl<T> Queue<T> {
     fn with_store(maxsize: usize, store: Store<T>) -> Queue<T> {
@@ -279,31 +135,64 @@ impl<T> Queue<T> {
     }
 
     /// The most items the queue holds (0: unbounded).
+    ///
+    /// ```
+    /// assert_eq!(aiosync::Queue::<u8>::new(3).maxsize(), 3);
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.maxsize
     }
 
     /// Number of items in the queue.
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(0);
+    /// q.try_put(1).unwrap();
+    /// assert_eq!(q.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         lock(&self.inner).store.len()
     }
 
     /// Whether the queue holds no item.
+    ///
+    /// ```
+    /// assert!(aiosync::Queue::<u8>::new(0).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the queue holds `maxsize` items (never, if unbounded).
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(1);
+    /// q.try_put(1).unwrap();
+    /// assert!(q.is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
         self.bounded() && self.len() >= self.maxsize
     }
 
     /// Whether [`Queue::shutdown`] was called.
+    ///
+    /// ```
+    /// let q = aiosync::Queue::<u8>::new(0);
+    /// q.shutdown(false);
+    /// assert!(q.is_shutdown());
+    /// ```
     pub fn is_shutdown(&self) -> bool {
         self.shut.load(Ordering::Acquire)
     }
 
     /// Items put and not yet marked done with [`Queue::task_done`].
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(0);
+    /// q.try_put(1).unwrap();
+    /// q.try_get().unwrap();
+    /// assert_eq!(q.unfinished_tasks(), 1); // until `task_done`
+    /// ```
     pub fn unfinished_tasks(&self) -> usize {
         lock(&self.inner).unfinished
     }
@@ -326,14 +215,16 @@ impl<T> Queue<T> {
     /// # });
     /// ```
     pub fn put(&self, item: T) -> Put<'_, T> {
-        Put {
-            queue: self,
-            item: Some(item),
-            acquire: Acquire::new(1),
-        }
+        Put::new(self, item)
     }
 
     /// Puts an item, blocking the current thread while the queue is full.
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(1);
+    /// q.put_blocking(1).unwrap();
+    /// assert_eq!(q.try_get(), Ok(1));
+    /// ```
     pub fn put_blocking(&self, item: T) -> Result<(), QueueShutDown<T>> {
         self.put_blocking_timeout_inner(item, None)
             .map_err(|e| QueueShutDown(e.into_inner()))
@@ -374,6 +265,12 @@ impl<T> Queue<T> {
     }
 
     /// Puts an item if there is room at once (and nobody is waiting for room).
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(1);
+    /// assert!(q.try_put(1).is_ok());
+    /// assert!(q.try_put(2).is_err()); // full
+    /// ```
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
         if self.is_shutdown() {
             return Err(TryPutError::ShutDown(item));
@@ -405,6 +302,8 @@ impl<T> Queue<T> {
             // the wakers run after the lock is released.
             self.items.release_collect(1, &mut wakers);
         }
+        // I4: (1) the queue's guard and the items' list guard (inside `release_collect`)
+        // have both ended; (2) a put holds no other lock.
         wakers.wake_all();
         Ok(())
     }
@@ -444,13 +343,16 @@ impl<T> Queue<T> {
     /// # });
     /// ```
     pub fn get(&self) -> Get<'_, T> {
-        Get {
-            queue: self,
-            acquire: Acquire::new(1),
-        }
+        Get::new(self)
     }
 
     /// Takes an item, blocking the current thread while the queue is empty.
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(0);
+    /// q.try_put(1).unwrap();
+    /// assert_eq!(q.get_blocking(), Ok(1));
+    /// ```
     pub fn get_blocking(&self) -> Result<T, QueueShutDown> {
         self.get_blocking_timeout_inner(None)
             .map_err(|_| QueueShutDown(()))
@@ -479,6 +381,13 @@ impl<T> Queue<T> {
     }
 
     /// Takes an item if one is there at once (and no getter is waiting for it).
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(0);
+    /// q.try_put(1).unwrap();
+    /// assert_eq!(q.try_get(), Ok(1));
+    /// assert!(q.try_get().is_err()); // empty
+    /// ```
     pub fn try_get(&self) -> Result<T, TryGetError> {
         if self.items.try_acquire(1) {
             return self.remove().map_err(|_| TryGetError::ShutDown);
@@ -515,6 +424,8 @@ impl<T> Queue<T> {
                 inner.joiners.finish_all(NodeState::Granted, &mut wakers);
             }
         }
+        // I4: (1) the queue's guard ended with its block; (2) `task_done` holds no other
+        // lock.
         wakers.wake_all();
         Ok(())
     }
@@ -525,22 +436,43 @@ impl<T> Queue<T> {
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future only removes its waiter.
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// let q = aiosync::Queue::new(0);
+    /// q.put(1).await.unwrap();
+    /// q.get().await.unwrap();
+    /// q.task_done().unwrap();
+    /// q.join().await; // every item put was marked done
+    /// # });
+    /// ```
     pub fn join(&self) -> Join<'_, T> {
-        Join {
-            queue: self,
-            key: NONE,
-        }
+        Join::new(self)
     }
 
     /// Blocking form of [`Queue::join`].
+    ///
+    /// ```
+    /// let q = aiosync::Queue::<u8>::new(0);
+    /// q.join_blocking(); // nothing unfinished: returns at once
+    /// ```
     pub fn join_blocking(&self) {
-        block::block_on(self.join(), None);
+        Listener::new(self).wait_blocking(|_, inner| inner.unfinished == 0, None);
     }
 
     /// Blocking form of [`Queue::join`] giving up after `timeout`; returns whether all
     /// work was done.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = aiosync::Queue::new(0);
+    /// q.try_put(1).unwrap();
+    /// assert!(!q.join_blocking_timeout(Duration::from_millis(1)));
+    /// ```
     pub fn join_blocking_timeout(&self, timeout: Duration) -> bool {
-        block::block_on(self.join(), block::deadline(timeout)).is_some()
+        Listener::new(self)
+            .wait_blocking(|_, inner| inner.unfinished == 0, block::deadline(timeout))
+            .is_some()
     }
 
     /// Shuts the queue down: every put fails from now on, and waiting putters are
@@ -576,11 +508,30 @@ impl<T> Queue<T> {
                 Vec::new()
             }
         };
+        // After the queue's lock is released: `close` wakes waiters itself (I4).
         self.items.close();
         self.slots.close();
+        // I4: (1) the queue's guard ended with its block; (2) `shutdown` holds no other
+        // lock.
         wakers.wake_all();
         // Items may run arbitrary code when dropped: not under the lock.
         drop(dropped);
+    }
+}
+
+/// Joiners queue on `Inner::joiners`, under the lock that guards the unfinished count
+/// they wait on; a joiner that leaves owes nothing (every joiner is released at once).
+impl<T> Waitable for Queue<T> {
+    type Locked = Inner<T>;
+
+    #[inline]
+    fn wait_lock(&self) -> &Lock<Inner<T>> {
+        &self.inner
+    }
+
+    #[inline]
+    fn list(inner: &mut Inner<T>) -> &mut WaitList {
+        &mut inner.joiners
     }
 }
 
@@ -593,128 +544,5 @@ impl<T> fmt::Debug for Queue<T> {
             .field("unfinished", &inner.unfinished)
             .field("shutdown", &inner.shutdown)
             .finish()
-    }
-}
-
-/// The future returned by [`Queue::put`].
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Put<'a, T> {
-    queue: &'a Queue<T>,
-    item: Option<T>,
-    acquire: Acquire,
-}
-
-impl<T> Unpin for Put<'_, T> {}
-
-impl<T> Future for Put<'_, T> {
-    type Output = Result<(), QueueShutDown<T>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let q = this.queue;
-        if q.bounded() {
-            if !this.acquire.is_queued() && q.is_shutdown() {
-                let item = this.item.take().expect("Put polled after completion");
-                return Poll::Ready(Err(QueueShutDown(item)));
-            }
-            match this.acquire.poll(&q.slots, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(Closed)) => {
-                    let item = this.item.take().expect("Put polled after completion");
-                    return Poll::Ready(Err(QueueShutDown(item)));
-                }
-                Poll::Ready(Ok(())) => {}
-            }
-        }
-        let item = this.item.take().expect("Put polled after completion");
-        Poll::Ready(q.insert(item))
-    }
-}
-
-impl<T> Drop for Put<'_, T> {
-    fn drop(&mut self) {
-        self.acquire.cancel(&self.queue.slots);
-    }
-}
-
-impl<T> fmt::Debug for Put<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Put").finish_non_exhaustive()
-    }
-}
-
-/// The future returned by [`Queue::get`].
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Get<'a, T> {
-    queue: &'a Queue<T>,
-    acquire: Acquire,
-}
-
-impl<T> Future for Get<'_, T> {
-    type Output = Result<T, QueueShutDown>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match this.acquire.poll(&this.queue.items, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(Closed)) => Poll::Ready(Err(QueueShutDown(()))),
-            Poll::Ready(Ok(())) => Poll::Ready(this.queue.remove()),
-        }
-    }
-}
-
-impl<T> Drop for Get<'_, T> {
-    fn drop(&mut self) {
-        self.acquire.cancel(&self.queue.items);
-    }
-}
-
-impl<T> fmt::Debug for Get<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Get").finish_non_exhaustive()
-    }
-}
-
-/// The future returned by [`Queue::join`].
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Join<'a, T> {
-    queue: &'a Queue<T>,
-    key: usize,
-}
-
-impl<T> Future for Join<'_, T> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let mut inner = lock(&this.queue.inner);
-        if this.key == NONE {
-            if inner.unfinished == 0 {
-                return Poll::Ready(());
-            }
-            this.key = inner.joiners.push(0, cx.waker());
-            return Poll::Pending;
-        }
-        if inner.joiners[this.key].state == NodeState::Granted {
-            inner.joiners.remove(this.key);
-            this.key = NONE;
-            return Poll::Ready(());
-        }
-        inner.joiners.set_waker(this.key, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl<T> Drop for Join<'_, T> {
-    fn drop(&mut self) {
-        if self.key != NONE {
-            lock(&self.queue.inner).joiners.remove(self.key);
-        }
-    }
-}
-
-impl<T> fmt::Debug for Join<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Join").finish_non_exhaustive()
     }
 }

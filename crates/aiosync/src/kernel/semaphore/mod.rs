@@ -1,31 +1,64 @@
 //! The counting-permit state machine under `Mutex`, `ReentrantMutex` and `Semaphore`.
 
-use super::{block, thread_tag, NodeState, WaitList, Wakers};
+mod acquire;
+
+pub(crate) use acquire::{Acquire, AsRawSemaphore, PendingAcquire};
+
+use super::{block, NodeState, WaitList, Wakers};
 use crate::sync::{lock, spin_loop, yield_now, AtomicBool, AtomicUsize, Instant, Lock, Ordering};
-use std::task::{Context, Poll};
 
 /// Set while the wait list is non-empty; every acquire and release then goes through it.
 const QUEUED: usize = 1;
 /// One permit in `state`.
 const ONE: usize = 2;
-const NONE: usize = usize::MAX;
 
 /// Largest number of permits a semaphore can hold.
 pub const MAX_PERMITS: usize = usize::MAX >> 3;
 
 /// Permits plus a wait list.
 ///
-/// `state`:
+/// # Invariants
 ///
-/// | bits | meaning |
-/// | --- | --- |
-/// | 0 (`QUEUED`) | the wait list holds at least one waiter; only changed with the list locked |
-/// | 1.. | free permits |
+/// Besides the [`WaitList`]'s (I2, I4–I6):
 ///
-/// Free permits and `QUEUED` both set means a release woke a waiter that has not
-/// run yet (it may lose the race to a running thread until it starves), or the permits
-/// are too few for the head waiter.
+/// - **I1: only the head waiter holds a partial grant** (`node.got > 0` while linked).
+///   A starving head is handed permits as they come back, before the next waiter gets
+///   any; an upgrade that queues ahead of it first takes them back. Permits held that
+///   way are neither free nor a guard's, and are reclaimed from the head only. Prevents
+///   two large acquires each holding part of what the other needs (a deadlock).
+/// - **I3: `QUEUED` is set iff the list is non-empty, changed only with the list
+///   locked.** A release that sees it clear may skip the list: a waiter that queues
+///   later sets it under the lock, then takes what is free before it sleeps. Prevents a
+///   lost wake-up (permits released between a failed try and the push).
+/// - **I7: waiters are served in FIFO order.** A release serves from the head and stops
+///   at the first waiter it cannot serve; a newcomer takes free permits past waiters
+///   only by the rules of `may_barge` (never past its own thread's waiter, a starving
+///   head, or a head the free permits do not cover).
+/// - **I8: whatever a cancelled acquire was handed goes on.** `cancel` gives its `got`
+///   back and serves the list again, so no permit is lost or leaked.
+///
+/// # `state`
+///
+/// `permits * ONE | QUEUED`, one word so a compare-exchange sees both at once.
+///
+/// | `QUEUED` | free permits | meaning |
+/// | --- | --- | --- |
+/// | 0 | 0 | all held, nobody waits |
+/// | 0 | > 0 | free, nobody waits: any acquire may take them with a compare-exchange |
+/// | 1 | 0 | all held (or partly handed to the head, I1), waiters queued |
+/// | 1 | > 0 | a release woke waiters that have not run yet (a running thread may still take them, until the head starves), or too few for the head; also while a closed semaphore drains |
+///
+/// Who may change what:
+///
+/// | change | by | lock | the bug the rule prevents |
+/// | --- | --- | --- | --- |
+/// | set `QUEUED` | the acquire whose push made the list non-empty, or an urgent one | list | lost wake-up: a release that saw it clear skipped the list (I3) |
+/// | clear `QUEUED` | whoever unlinks the last waiter (a served or cancelled acquire, a handoff) | list | a release skipping a waiter that is still queued (I3) |
+/// | add permits | `release`, `cancel`, reclaiming a partial grant | none (`fetch_add`) | — (adding never overtakes anyone) |
+/// | take permits, `QUEUED` clear | `try_acquire` / `try_acquire_one` | none: the compare-exchange fails if `QUEUED` got set | a newcomer overtaking a waiter that queued first (I7) |
+/// | take permits, `QUEUED` set | `take*` from a poll, a handoff, an upgrade, `drain` | list | barging past the queue without the fairness rules (I7) |
 pub(crate) struct RawSemaphore {
+    /// See the tables above.
     state: AtomicUsize,
     /// Once set, an acquire that finds too few free permits fails instead of waiting.
     closed: AtomicBool,
@@ -115,7 +148,8 @@ impl RawSemaphore {
         }
     }
 
-    /// Takes `n` free permits whether or not anyone is queued. Caller must hold the list.
+    /// Takes `n` free permits whether or not anyone is queued. Caller must hold the list
+    /// (I7: the caller decided, under it, that this taker's turn has come).
     fn take(&self, n: usize) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -156,12 +190,16 @@ impl RawSemaphore {
 
     /// Takes every free permit, returning how many.
     pub(crate) fn drain(&self) -> usize {
+        // I7: taking while waiters may be queued happens under the list lock.
+        let _list = lock(&self.list);
         self.take_up_to(usize::MAX)
     }
 
     /// From now on, acquires that find too few free permits fail with [`Closed`]; current
-    /// waiters are woken to find out.
+    /// waiters are woken to find out. Call it with no internal lock held (I4).
     pub(crate) fn close(&self) {
+        // Stored before the list is locked: an acquire that checks `closed` under the lock
+        // and then queues is still in the list when this walks it.
         self.closed.store(true, Ordering::SeqCst);
         let mut wakers = Wakers::new();
         {
@@ -170,6 +208,7 @@ impl RawSemaphore {
             while let Some(k) = cur {
                 cur = list.next_of(k);
                 let node = &mut list[k];
+                // I2: only `Waiting` nodes; a `Woken` one has a wake in flight.
                 if node.state == NodeState::Waiting {
                     node.state = NodeState::Woken;
                     if let Some(w) = node.waker.take() {
@@ -178,6 +217,7 @@ impl RawSemaphore {
                 }
             }
         }
+        // I4: (1) the list guard ended with its block; (2) `close`'s contract.
         wakers.wake_all();
     }
 
@@ -187,10 +227,15 @@ impl RawSemaphore {
     }
 
     /// Returns `n` permits.
+    ///
+    /// Call it with no internal lock held (it may wake waiters, I4); a caller that holds
+    /// one uses [`release_collect`](Self::release_collect).
     #[inline]
     pub(crate) fn release(&self, n: usize) {
         // Release: the holder's writes happen-before the next acquirer's reads.
         let prev = self.state.fetch_add(n * ONE, Ordering::AcqRel);
+        // I3: `QUEUED` clear means nobody was queued when the permits came back, and a
+        // waiter queueing from now on takes them itself after it sets the bit.
         if prev & QUEUED != 0 {
             self.release_slow();
         }
@@ -200,6 +245,8 @@ impl RawSemaphore {
     fn release_slow(&self) {
         let mut wakers = Wakers::new();
         self.dispatch_locked(&mut wakers);
+        // I4: (1) `dispatch_locked` released the list; (2) `release`'s callers hold no
+        // internal lock (its contract).
         wakers.wake_all();
     }
 
@@ -217,15 +264,17 @@ impl RawSemaphore {
         self.dispatch(&mut list, wakers);
     }
 
-    /// Permits handed to a queued waiter that is still waiting for the rest (only ever
-    /// the head). They are neither free nor held by a guard.
+    /// Permits handed to a queued waiter that is still waiting for the rest. They are
+    /// neither free nor held by a guard.
     pub(crate) fn handed_partially(&self) -> usize {
         let list = lock(&self.list);
+        // I1: only the head can hold a part.
         list.head().map_or(0, |h| list[h].got)
     }
 
     /// Takes `n` permits ignoring the queue, after taking back a part handed to the head
-    /// (an upgrade outranks every waiter). Returns whether it got them.
+    /// (an upgrade outranks every waiter). Returns whether it got them. Call it with no
+    /// internal lock held, as [`release`](Self::release).
     pub(crate) fn try_take_urgent(&self, n: usize) -> bool {
         let mut wakers = Wakers::new();
         let ok = {
@@ -238,12 +287,15 @@ impl RawSemaphore {
             }
             ok
         };
+        // I4: (1) the list guard ended with its block; (2) callers hold no internal lock
+        // (as for `release`).
         wakers.wake_all();
         ok
     }
 
     /// Takes back permits handed to the head so far. Caller must hold the list.
     fn reclaim_partial(&self, list: &mut WaitList) {
+        // I1: reclaim from the head only; nobody else holds a part.
         if let Some(h) = list.head() {
             let got = std::mem::take(&mut list[h].got);
             if got > 0 {
@@ -265,6 +317,8 @@ impl RawSemaphore {
                 let node = &mut list[k];
                 let got = self.take_up_to(node.need - node.got);
                 node.got += got;
+                // I1, I7: stop at the first waiter not fully served. Everyone before it
+                // was granted and unlinked, so the one left holding a part is the head.
                 if node.got < node.need {
                     break;
                 }
@@ -272,6 +326,7 @@ impl RawSemaphore {
                 let need = list[k].need;
                 list.finish(k, NodeState::Granted, need, wakers);
             }
+            // I3: cleared under the lock, by whoever unlinked the last waiter.
             if list.is_empty() {
                 self.state.fetch_and(!QUEUED, Ordering::Relaxed);
             }
@@ -281,10 +336,13 @@ impl RawSemaphore {
             while let Some(k) = cur {
                 let node = &mut list[k];
                 let need = node.need - node.got;
+                // I7: in FIFO order, as far as the free permits go.
                 if need > free {
                     break;
                 }
                 free -= need;
+                // I2: wake `Waiting` ones only (a `Woken` one has a wake in flight); the
+                // waker stays in the node for a later `finish` or `close`.
                 if node.state == NodeState::Waiting {
                     node.state = NodeState::Woken;
                     if let Some(w) = &node.waker {
@@ -313,7 +371,7 @@ impl RawSemaphore {
             return Ok(());
         }
         // Spin briefly while nobody is queued: a short critical section ends sooner than
-        // a park/unpark round trip.
+        // a park/unpark round trip. Once someone queues, spinning could only barge (I7).
         // Under loom every spin is a scheduling point: spinning only multiplies the states.
         const SPINS: u32 = if cfg!(loom) { 0 } else { 10 };
         for i in 0..SPINS {
@@ -331,7 +389,7 @@ impl RawSemaphore {
                 return Ok(());
             }
         }
-        self.block_on_acquire(Acquire::new(n), deadline)
+        self.block_on_acquire(PendingAcquire::new(self, n), deadline)
     }
 
     /// Blocking form of an upgrade: queued ahead of everyone (see [`Acquire::urgent`]).
@@ -343,217 +401,19 @@ impl RawSemaphore {
         if self.take(n) {
             return Ok(());
         }
-        self.block_on_acquire(Acquire::urgent(n), deadline)
+        self.block_on_acquire(PendingAcquire::urgent(self, n), deadline)
     }
 
-    fn block_on_acquire(&self, mut acq: Acquire, deadline: Option<Instant>) -> Result<(), Refused> {
-        let done = block::block_on(std::future::poll_fn(|cx| acq.poll(self, cx)), deadline);
-        if done.is_none() {
-            acq.cancel(self);
-        }
-        match done {
+    fn block_on_acquire(
+        &self,
+        mut pending: PendingAcquire<&RawSemaphore>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Refused> {
+        // On timeout `pending` is dropped, which withdraws it (passing on what it got).
+        match block::block_on(std::future::poll_fn(|cx| pending.poll(cx)), deadline) {
             Some(Ok(())) => Ok(()),
             Some(Err(Closed)) => Err(Refused::Closed),
             None => Err(Refused::TimedOut),
         }
-    }
-}
-
-/// One acquire of `n` permits in progress: the state of a future that does not borrow
-/// its semaphore, so owned (`Arc`) futures can hold it too.
-///
-/// The owner must call [`Acquire::cancel`] when it drops a pending acquire.
-#[derive(Debug)]
-pub(crate) struct Acquire {
-    n: usize,
-    key: usize,
-    /// Queue first, ahead of every waiter (an upgrade).
-    urgent: bool,
-}
-
-impl Acquire {
-    #[inline]
-    pub(crate) const fn new(n: usize) -> Self {
-        Acquire {
-            n,
-            key: NONE,
-            urgent: false,
-        }
-    }
-
-    /// An acquire that queues ahead of every waiter.
-    pub(crate) const fn urgent(n: usize) -> Self {
-        Acquire {
-            n,
-            key: NONE,
-            urgent: true,
-        }
-    }
-
-    /// How many permits this acquire asks for.
-    #[inline]
-    pub(crate) fn permits(&self) -> usize {
-        self.n
-    }
-
-    /// Whether a pending future holds a place in the wait list (so `cancel` has work).
-    #[inline]
-    pub(crate) fn is_queued(&self) -> bool {
-        self.key != NONE
-    }
-
-    /// Polls for the permits. `Err(Closed)` only after [`RawSemaphore::close`].
-    #[inline]
-    pub(crate) fn poll(
-        &mut self,
-        sem: &RawSemaphore,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Closed>> {
-        if self.key == NONE {
-            let ok = if self.n == 1 {
-                sem.try_acquire_one()
-            } else {
-                sem.try_acquire(self.n)
-            };
-            if ok {
-                return Poll::Ready(Ok(()));
-            }
-        }
-        self.poll_slow(sem, cx)
-    }
-
-    /// [`Acquire::poll`] for a semaphore that is never closed.
-    #[inline]
-    pub(crate) fn poll_open(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<()> {
-        match self.poll(sem, cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(()),
-            Poll::Ready(Err(Closed)) => unreachable!("this semaphore is never closed"),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    #[cold]
-    fn poll_slow(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
-        let mut list = lock(&sem.list);
-        if self.key == NONE {
-            if self.may_barge(sem, &mut list) && sem.take(self.n) {
-                return Poll::Ready(Ok(()));
-            }
-            if sem.is_closed() {
-                // Closed: what is left is drained first come, first served; then refuse.
-                return Poll::Ready(if sem.take(self.n) {
-                    Ok(())
-                } else {
-                    Err(Closed)
-                });
-            }
-            let was_empty = list.is_empty();
-            self.key = if self.urgent {
-                // Permits handed so far to the old head (only the head is ever handed a
-                // part) would be out of reach of the upgrade: take them back.
-                sem.reclaim_partial(&mut list);
-                list.push_front(self.n, cx.waker())
-            } else {
-                list.push(self.n, cx.waker())
-            };
-            if was_empty || self.urgent {
-                sem.state.fetch_or(QUEUED, Ordering::AcqRel);
-                // A release that ran before QUEUED was set did not look at the list, and
-                // an upgrade may have just taken permits back: take what is free.
-                if sem.take(self.n) {
-                    list.remove(self.key);
-                    self.key = NONE;
-                    if list.is_empty() {
-                        sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
-                    }
-                    return Poll::Ready(Ok(()));
-                }
-            } else if sem.available() > 0 && list.head_is_waiting() {
-                // Queued behind others while permits are free (it may not overtake them),
-                // and no woken head will pass them on: wake the ones they serve.
-                let mut wakers = Wakers::new();
-                sem.dispatch(&mut list, &mut wakers);
-                drop(list);
-                wakers.wake_all();
-            }
-            return Poll::Pending;
-        }
-        let key = self.key;
-        let node = &list[key];
-        match node.state {
-            NodeState::Granted => {
-                list.remove(key);
-                self.key = NONE;
-                Poll::Ready(Ok(()))
-            }
-            NodeState::Woken | NodeState::Waiting => {
-                if node.state == NodeState::Woken || list.head() == Some(key) {
-                    let need = node.need - node.got;
-                    if sem.take(need) {
-                        list.remove(key);
-                        self.key = NONE;
-                        if list.is_empty() {
-                            sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
-                        } else if sem.available() > 0 && list.head_is_waiting() {
-                            // Permits left over and the new head was not woken (it queued
-                            // after the wake): serve it. Woken ones pass leftovers on
-                            // themselves, so a woken batch is not walked again per member.
-                            let mut wakers = Wakers::new();
-                            sem.dispatch(&mut list, &mut wakers);
-                            drop(list);
-                            wakers.wake_all();
-                        }
-                        return Poll::Ready(Ok(()));
-                    }
-                    if sem.is_closed() {
-                        drop(list);
-                        self.cancel(sem);
-                        return Poll::Ready(Err(Closed));
-                    }
-                    list[key].state = NodeState::Waiting;
-                }
-                list.set_waker(key, cx.waker());
-                Poll::Pending
-            }
-            NodeState::Broken => unreachable!("semaphore waiters are never refused"),
-        }
-    }
-
-    /// Whether a newcomer may take free permits ahead of the queue. Caller holds the list.
-    ///
-    /// Only in the race right after a release, and not ahead of a waiter of its own
-    /// thread (that keeps one event loop's order exactly FIFO), nor ahead of a head that
-    /// has waited too long, nor when the free permits do not even cover the head (taking
-    /// some would only starve a large acquire, or a writer).
-    fn may_barge(&self, sem: &RawSemaphore, list: &mut WaitList) -> bool {
-        if self.urgent || list.is_empty() {
-            return true;
-        }
-        let Some(head) = list.head() else { return true };
-        let head_need = list[head].need - list[head].got;
-        head_need <= sem.available() && !list.has_thread(thread_tag()) && !list.head_starving()
-    }
-
-    /// Withdraws a pending acquire: whatever it was handed goes to the next waiters.
-    pub(crate) fn cancel(&mut self, sem: &RawSemaphore) {
-        if self.key == NONE {
-            return;
-        }
-        let mut wakers = Wakers::new();
-        {
-            let mut list = lock(&sem.list);
-            let node = list.remove(self.key);
-            self.key = NONE;
-            if list.is_empty() {
-                sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
-            }
-            if node.got > 0 {
-                sem.state.fetch_add(node.got * ONE, Ordering::AcqRel);
-            }
-            // Whatever it held goes back, and whoever it held up (a head the free permits
-            // did not cover, now gone) may now be served.
-            sem.dispatch(&mut list, &mut wakers);
-        }
-        wakers.wake_all();
     }
 }

@@ -1,0 +1,161 @@
+//! The futures of [`Queue::put`], [`Queue::get`] and [`Queue::join`].
+
+use super::{Queue, QueueShutDown};
+use crate::kernel::listener::Listener;
+use crate::kernel::semaphore::{Closed, PendingAcquire, RawSemaphore};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The future returned by [`Queue::put`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let q = aiosync::Queue::new(1);
+/// let put: aiosync::Put<'_, u8> = q.put(7);
+/// put.await.unwrap();
+/// assert_eq!(q.len(), 1);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Put<'a, T> {
+    queue: &'a Queue<T>,
+    item: Option<T>,
+    /// A place (`slots`), withdrawn when dropped: a place handed to it goes to the next
+    /// putter.
+    place: PendingAcquire<&'a RawSemaphore>,
+}
+
+impl<'a, T> Put<'a, T> {
+    pub(super) fn new(queue: &'a Queue<T>, item: T) -> Self {
+        Put {
+            queue,
+            item: Some(item),
+            place: PendingAcquire::new(&queue.slots, 1),
+        }
+    }
+}
+
+impl<T> Unpin for Put<'_, T> {}
+
+impl<T> Future for Put<'_, T> {
+    type Output = Result<(), QueueShutDown<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let q = this.queue;
+        if q.bounded() {
+            if !this.place.is_queued() && q.is_shutdown() {
+                let item = this.item.take().expect("Put polled after completion");
+                return Poll::Ready(Err(QueueShutDown(item)));
+            }
+            match this.place.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(Closed)) => {
+                    let item = this.item.take().expect("Put polled after completion");
+                    return Poll::Ready(Err(QueueShutDown(item)));
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        let item = this.item.take().expect("Put polled after completion");
+        Poll::Ready(q.insert(item))
+    }
+}
+
+impl<T> fmt::Debug for Put<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Put").finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`Queue::get`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let q = aiosync::Queue::new(0);
+/// q.try_put(7).unwrap();
+/// let get: aiosync::Get<'_, u8> = q.get();
+/// assert_eq!(get.await, Ok(7));
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Get<'a, T> {
+    queue: &'a Queue<T>,
+    /// An item (`items`), withdrawn when dropped: an item earmarked for it goes to the
+    /// next getter.
+    item: PendingAcquire<&'a RawSemaphore>,
+}
+
+impl<'a, T> Get<'a, T> {
+    pub(super) fn new(queue: &'a Queue<T>) -> Self {
+        Get {
+            queue,
+            item: PendingAcquire::new(&queue.items, 1),
+        }
+    }
+}
+
+impl<T> Future for Get<'_, T> {
+    type Output = Result<T, QueueShutDown>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.item.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(Closed)) => Poll::Ready(Err(QueueShutDown(()))),
+            Poll::Ready(Ok(())) => Poll::Ready(this.queue.remove()),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Get<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Get").finish_non_exhaustive()
+    }
+}
+
+/// The future returned by [`Queue::join`].
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let q = aiosync::Queue::new(0);
+/// q.put(1).await.unwrap();
+/// let join: aiosync::Join<'_, i32> = q.join();
+/// q.get().await.unwrap();
+/// q.task_done().unwrap();
+/// join.await;
+/// # });
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Join<'a, T> {
+    listener: Listener<&'a Queue<T>>,
+}
+
+impl<'a, T> Join<'a, T> {
+    pub(super) fn new(queue: &'a Queue<T>) -> Self {
+        Join {
+            listener: Listener::new(queue),
+        }
+    }
+}
+
+impl<T> Future for Join<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Unfinished work reaches zero only in `task_done` or `shutdown`, which release
+        // every joiner under the same lock.
+        self.get_mut()
+            .listener
+            .poll(cx, |_, inner| inner.unfinished == 0)
+            .map(drop)
+    }
+}
+
+impl<T> fmt::Debug for Join<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join").finish_non_exhaustive()
+    }
+}
