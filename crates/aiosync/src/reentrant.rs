@@ -1,6 +1,6 @@
 //! A reentrant mutex owned by a thread (blocking calls) or a task (async calls).
 
-use crate::kernel::semaphore::Acquire;
+use crate::kernel::semaphore::{Acquire, AsRawSemaphore, PendingAcquire, RawSemaphore};
 use crate::raw::{Holder, RawReentrantLock, Reentry};
 use crate::task::{NoTaskIdError, NotOwnerError, OwnerId};
 use std::fmt;
@@ -91,9 +91,8 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// ```
     pub fn lock(&self) -> ReentrantLock<'_, T> {
         ReentrantLock {
-            mutex: self,
             owner: None,
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self, 1),
         }
     }
 
@@ -150,9 +149,8 @@ impl<T: ?Sized> ReentrantMutex<T> {
     /// As [`ReentrantMutex::lock`].
     pub fn lock_arc(self: &Arc<Self>) -> ReentrantLockArc<T> {
         ReentrantLockArc {
-            mutex: Some(self.clone()),
             owner: None,
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self.clone(), 1),
         }
     }
 
@@ -229,9 +227,8 @@ impl<T: ?Sized + Sync> ReentrantMutex<T> {
     /// As [`ReentrantMutex::lock`].
     pub fn lock_as(&self, owner: OwnerId) -> ReentrantLock<'_, T> {
         ReentrantLock {
-            mutex: self,
             owner: Some(Holder::task(owner)),
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self, 1),
         }
     }
 
@@ -282,6 +279,13 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for ReentrantMutex<T> {
     }
 }
 
+impl<T: ?Sized> AsRawSemaphore for ReentrantMutex<T> {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        self.raw.raw_semaphore()
+    }
+}
+
 impl<T: Default> Default for ReentrantMutex<T> {
     fn default() -> Self {
         ReentrantMutex::new(T::default())
@@ -291,9 +295,9 @@ impl<T: Default> Default for ReentrantMutex<T> {
 /// The future returned by [`ReentrantMutex::lock`] and [`ReentrantMutex::lock_as`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ReentrantLock<'a, T: ?Sized> {
-    mutex: &'a ReentrantMutex<T>,
     owner: Option<Holder>,
-    acquire: Acquire,
+    /// Withdrawn when dropped: a lock handed to it goes to the next waiter.
+    pending: PendingAcquire<&'a ReentrantMutex<T>>,
 }
 
 impl<'a, T: ?Sized> Future for ReentrantLock<'a, T> {
@@ -301,20 +305,14 @@ impl<'a, T: ?Sized> Future for ReentrantLock<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.mutex
-            .poll_lock(&mut this.owner, &mut this.acquire, cx)
-            .map(|r| {
-                r.map(|()| ReentrantMutexGuard {
-                    mutex: this.mutex,
-                    _not_send: PhantomData,
-                })
+        let mutex: &'a ReentrantMutex<T> = this.pending.owner();
+        let (_, acquire) = this.pending.split();
+        mutex.poll_lock(&mut this.owner, acquire, cx).map(|r| {
+            r.map(|()| ReentrantMutexGuard {
+                mutex,
+                _not_send: PhantomData,
             })
-    }
-}
-
-impl<T: ?Sized> Drop for ReentrantLock<'_, T> {
-    fn drop(&mut self) {
-        self.mutex.raw.cancel(&mut self.acquire);
+        })
     }
 }
 
@@ -327,9 +325,9 @@ impl<T: ?Sized> fmt::Debug for ReentrantLock<'_, T> {
 /// The future returned by [`ReentrantMutex::lock_arc`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ReentrantLockArc<T: ?Sized> {
-    mutex: Option<Arc<ReentrantMutex<T>>>,
     owner: Option<Holder>,
-    acquire: Acquire,
+    /// Withdrawn when dropped, as [`ReentrantLock`]'s; its `Arc` moves into the guard.
+    pending: PendingAcquire<Arc<ReentrantMutex<T>>>,
 }
 
 impl<T: ?Sized> Unpin for ReentrantLockArc<T> {}
@@ -339,17 +337,9 @@ impl<T: ?Sized> Future for ReentrantLockArc<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let m = this.mutex.as_ref().expect("polled after completion");
-        m.poll_lock(&mut this.owner, &mut this.acquire, cx)
-            .map(|r| r.map(|()| ReentrantMutexGuardArc(this.mutex.take().unwrap(), PhantomData)))
-    }
-}
-
-impl<T: ?Sized> Drop for ReentrantLockArc<T> {
-    fn drop(&mut self) {
-        if let Some(m) = &self.mutex {
-            m.raw.cancel(&mut self.acquire);
-        }
+        let (m, acquire) = this.pending.split();
+        m.poll_lock(&mut this.owner, acquire, cx)
+            .map(|r| r.map(|()| ReentrantMutexGuardArc(this.pending.take_owner(), PhantomData)))
     }
 }
 

@@ -1,7 +1,7 @@
 //! A read-write lock with upgradable reads.
 
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, RawSemaphore, MAX_PERMITS};
+use crate::kernel::semaphore::{AsRawSemaphore, PendingAcquire, RawSemaphore, MAX_PERMITS};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -106,8 +106,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn read(&self) -> Read<'_, T> {
         Read {
-            lock: self,
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self, 1),
         }
     }
 
@@ -143,8 +142,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn write(&self) -> Write<'_, T> {
         Write {
-            lock: self,
-            acquire: Acquire::new(WRITE),
+            pending: PendingAcquire::new(self, WRITE),
         }
     }
 
@@ -195,8 +193,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn upgradable_read(&self) -> UpgradableRead<'_, T> {
         UpgradableRead {
-            lock: self,
-            acquire: Acquire::new(UPGRADABLE),
+            pending: PendingAcquire::new(self, UPGRADABLE),
         }
     }
 
@@ -228,8 +225,7 @@ impl<T: ?Sized> RwLock<T> {
     /// As [`RwLock::read`].
     pub fn read_arc(self: &Arc<Self>) -> ReadArc<T> {
         ReadArc {
-            lock: Some(self.clone()),
-            acquire: Acquire::new(1),
+            pending: PendingAcquire::new(self.clone(), 1),
         }
     }
 
@@ -260,8 +256,7 @@ impl<T: ?Sized> RwLock<T> {
     /// As [`RwLock::write`].
     pub fn write_arc(self: &Arc<Self>) -> WriteArc<T> {
         WriteArc {
-            lock: Some(self.clone()),
-            acquire: Acquire::new(WRITE),
+            pending: PendingAcquire::new(self.clone(), WRITE),
         }
     }
 
@@ -304,6 +299,13 @@ impl<T: ?Sized> RwLock<T> {
     }
 }
 
+impl<T: ?Sized> AsRawSemaphore for RwLock<T> {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        &self.sem
+    }
+}
+
 impl<T: Default> Default for RwLock<T> {
     fn default() -> Self {
         RwLock::new(T::default())
@@ -326,8 +328,8 @@ macro_rules! lock_future {
         $(#[$doc])*
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct $name<'a, T: ?Sized> {
-            lock: &'a RwLock<T>,
-            acquire: Acquire,
+            /// Withdrawn when dropped: what was handed to it goes to the next waiters.
+            pending: PendingAcquire<&'a RwLock<T>>,
         }
 
         impl<'a, T: ?Sized> Future for $name<'a, T> {
@@ -335,16 +337,10 @@ macro_rules! lock_future {
 
             fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
                 let this = self.get_mut();
-                match this.acquire.poll_open(&this.lock.sem, cx) {
-                    Poll::Ready(()) => Poll::Ready($guard::new(this.lock)),
+                match this.pending.poll_open(cx) {
+                    Poll::Ready(()) => Poll::Ready($guard::new(this.pending.owner())),
                     Poll::Pending => Poll::Pending,
                 }
-            }
-        }
-
-        impl<T: ?Sized> Drop for $name<'_, T> {
-            fn drop(&mut self) {
-                self.acquire.cancel(&self.lock.sem);
             }
         }
 
@@ -377,8 +373,8 @@ macro_rules! arc_future {
         $(#[$doc])*
         #[must_use = "futures do nothing unless you `.await` or poll them"]
         pub struct $name<T: ?Sized> {
-            lock: Option<Arc<RwLock<T>>>,
-            acquire: Acquire,
+            /// Withdrawn when dropped; its `Arc` moves into the guard.
+            pending: PendingAcquire<Arc<RwLock<T>>>,
         }
 
         impl<T: ?Sized> Unpin for $name<T> {}
@@ -388,18 +384,9 @@ macro_rules! arc_future {
 
             fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
                 let this = self.get_mut();
-                let lock = this.lock.as_ref().expect("polled after completion");
-                match this.acquire.poll_open(&lock.sem, cx) {
-                    Poll::Ready(()) => Poll::Ready($guard(this.lock.take().unwrap())),
+                match this.pending.poll_open(cx) {
+                    Poll::Ready(()) => Poll::Ready($guard(this.pending.take_owner())),
                     Poll::Pending => Poll::Pending,
-                }
-            }
-        }
-
-        impl<T: ?Sized> Drop for $name<T> {
-            fn drop(&mut self) {
-                if let Some(lock) = &self.lock {
-                    self.acquire.cancel(&lock.sem);
                 }
             }
         }
@@ -516,8 +503,7 @@ impl<'a, T: ?Sized> RwLockUpgradableReadGuard<'a, T> {
         let lock = guard.lock;
         std::mem::forget(guard);
         Upgrade {
-            lock,
-            acquire: Acquire::urgent(WRITE - UPGRADABLE),
+            pending: PendingAcquire::urgent(lock, WRITE - UPGRADABLE),
             done: false,
         }
     }
@@ -564,8 +550,7 @@ impl<'a, T: ?Sized> RwLockUpgradableReadGuard<'a, T> {
 /// The future returned by [`RwLockUpgradableReadGuard::upgrade`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Upgrade<'a, T: ?Sized> {
-    lock: &'a RwLock<T>,
-    acquire: Acquire,
+    pending: PendingAcquire<&'a RwLock<T>>,
     done: bool,
 }
 
@@ -574,10 +559,10 @@ impl<'a, T: ?Sized> Future for Upgrade<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        match this.acquire.poll_open(&this.lock.sem, cx) {
+        match this.pending.poll_open(cx) {
             Poll::Ready(()) => {
                 this.done = true;
-                Poll::Ready(RwLockWriteGuard::new(this.lock))
+                Poll::Ready(RwLockWriteGuard::new(this.pending.owner()))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -587,9 +572,10 @@ impl<'a, T: ?Sized> Future for Upgrade<'a, T> {
 impl<T: ?Sized> Drop for Upgrade<'_, T> {
     fn drop(&mut self) {
         if !self.done {
-            self.acquire.cancel(&self.lock.sem);
-            // The upgradable read lock moved into this future: give it back too.
-            self.lock.sem.release(UPGRADABLE);
+            // Withdrawn first (what it gathered goes back), then the upgradable read lock
+            // that moved into this future is given back too.
+            self.pending.cancel();
+            self.pending.owner().sem.release(UPGRADABLE);
         }
     }
 }

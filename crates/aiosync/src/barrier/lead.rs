@@ -204,7 +204,7 @@ impl<'a> Future for LeadWait<'a> {
         this.wait.poll_arrival(cx).map(|r| {
             r.map(|arrived| match arrived {
                 Arrived::Released(r) => Arrival::Released(r),
-                Arrived::Lead => Arrival::Lead(Lead::new(this.wait.barrier)),
+                Arrived::Lead => Arrival::Lead(Lead::new(this.wait.listener.source())),
             })
         })
     }

@@ -1,6 +1,7 @@
 //! A reusable barrier with abort and reset.
 
-use crate::kernel::{block, NodeState, WaitList, Wakers};
+use crate::kernel::listener::{Listener, Waitable};
+use crate::kernel::{block, Node, NodeState, WaitList, Wakers};
 use crate::sync::{lock, Lock};
 use std::fmt;
 use std::future::Future;
@@ -10,8 +11,6 @@ use std::time::Duration;
 
 mod lead;
 pub use lead::{Arrival, Lead, LeadWait};
-
-const NONE: usize = usize::MAX;
 
 /// A barrier for a fixed number of parties: each waits until all have arrived, then all
 /// go on together, and the barrier is ready for the next round (Python's
@@ -62,7 +61,7 @@ const BLOCKED: usize = 2;
 
 /// The states of Python's barriers: filling, draining (released parties still leaving:
 /// new arrivals wait), resetting (broken parties still leaving), broken.
-struct Inner {
+pub(crate) struct Inner {
     /// Every waiter, in arrival order, with its role in `need`.
     list: WaitList,
     filling: usize,
@@ -315,8 +314,7 @@ impl Barrier {
     /// ```
     pub fn wait(&self) -> BarrierWait<'_> {
         BarrierWait {
-            barrier: self,
-            key: NONE,
+            listener: Listener::new(self),
         }
     }
 
@@ -344,15 +342,13 @@ impl BarrierWait<'_> {
     /// Ends a timed-out wait: keeps a result the round handed over meanwhile, otherwise
     /// breaks the barrier (the round cannot complete without this party).
     fn give_up(&mut self) -> Result<BarrierWaitResult, BrokenBarrierError> {
-        let parties = self.barrier.parties;
+        let parties = self.listener.host().parties;
         let mut wakers = Wakers::new();
         let result = {
-            let mut inner = lock(&self.barrier.inner);
-            if self.key == NONE {
+            let mut inner = self.listener.lock();
+            let Some(node) = inner.take() else {
                 return Err(BrokenBarrierError);
-            }
-            let node = inner.list.remove(self.key);
-            self.key = NONE;
+            };
             inner.leave(node.need, &mut wakers);
             match node.state {
                 NodeState::Granted => Ok(BarrierWaitResult {
@@ -386,8 +382,7 @@ impl fmt::Debug for Barrier {
 /// The future returned by [`Barrier::wait`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct BarrierWait<'a> {
-    barrier: &'a Barrier,
-    key: usize,
+    listener: Listener<&'a Barrier>,
 }
 
 /// How an arrival ended its wait.
@@ -406,8 +401,9 @@ impl Future for BarrierWait<'_> {
             Poll::Ready(Ok(Arrived::Released(r))) => Poll::Ready(Ok(r)),
             Poll::Ready(Ok(Arrived::Lead)) => {
                 // Dropped unfinished (the action panicked): the round breaks.
-                let lead = Lead::new(this.barrier);
-                if let Some(action) = &this.barrier.action {
+                let barrier = this.listener.host();
+                let lead = Lead::new(barrier);
+                if let Some(action) = &barrier.action {
                     action();
                 }
                 Poll::Ready(lead.complete())
@@ -423,56 +419,57 @@ impl BarrierWait<'_> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Arrived, BrokenBarrierError>> {
-        let this = self;
-        let parties = this.barrier.parties;
+        let barrier = self.listener.host();
+        let (parties, leads) = (barrier.parties, barrier.leads);
         let mut wakers = Wakers::new();
         let result = {
-            let mut inner = lock(&this.barrier.inner);
-            if this.key == NONE {
-                if inner.broken {
-                    return Poll::Ready(Err(BrokenBarrierError));
+            let mut inner = self.listener.lock();
+            match inner.key() {
+                None => {
+                    if inner.broken {
+                        return Poll::Ready(Err(BrokenBarrierError));
+                    }
+                    if inner.held_back() {
+                        // The previous round is still leaving: wait to be counted.
+                        inner.listen(BLOCKED, cx.waker());
+                        inner.blocked += 1;
+                        return Poll::Pending;
+                    }
+                    if inner.filling + 1 < parties {
+                        inner.listen(FILLING, cx.waker());
+                        inner.filling += 1;
+                        return Poll::Pending;
+                    }
+                    if leads {
+                        // Last to arrive: the round waits for this party to lead it.
+                        inner.leading = true;
+                        return Poll::Ready(Ok(Arrived::Lead));
+                    }
+                    // Last to arrive: release the round; earlier parties get 0..parties-1.
+                    inner.release(parties, &mut wakers);
+                    Ok(Arrived::Released(BarrierWaitResult {
+                        index: parties - 1,
+                        parties,
+                    }))
                 }
-                if inner.held_back() {
-                    // The previous round is still leaving: wait to be counted.
-                    this.key = inner.list.push(BLOCKED, cx.waker());
-                    inner.blocked += 1;
-                    return Poll::Pending;
+                Some(k)
+                    if inner.list[k].need == BLOCKED
+                        && inner.list[k].state != NodeState::Broken =>
+                {
+                    if inner.held_back() {
+                        inner.wait_again(cx.waker());
+                        return Poll::Pending;
+                    }
+                    // The previous round has left: arrive now, as a fresh party.
+                    let node = inner.take();
+                    inner.blocked -= 1;
+                    drop(inner);
+                    drop(node);
+                    return self.poll_arrival(cx);
                 }
-                if inner.filling + 1 < parties {
-                    this.key = inner.list.push(FILLING, cx.waker());
-                    inner.filling += 1;
-                    return Poll::Pending;
-                }
-                if this.barrier.leads {
-                    // Last to arrive: the round waits for this party to lead it.
-                    inner.leading = true;
-                    return Poll::Ready(Ok(Arrived::Lead));
-                }
-                // Last to arrive: release the round; earlier parties get 0..parties-1.
-                inner.release(parties, &mut wakers);
-                Ok(Arrived::Released(BarrierWaitResult {
-                    index: parties - 1,
-                    parties,
-                }))
-            } else if inner.list[this.key].need == BLOCKED
-                && inner.list[this.key].state != NodeState::Broken
-            {
-                if inner.held_back() {
-                    inner.list[this.key].state = NodeState::Waiting;
-                    inner.list.set_waker(this.key, cx.waker());
-                    return Poll::Pending;
-                }
-                // The previous round has left: arrive now, as a fresh party.
-                inner.list.remove(this.key);
-                inner.blocked -= 1;
-                this.key = NONE;
-                drop(inner);
-                return this.poll_arrival(cx);
-            } else {
-                match inner.list[this.key].state {
+                Some(k) => match inner.list[k].state {
                     NodeState::Granted | NodeState::Broken => {
-                        let node = inner.list.remove(this.key);
-                        this.key = NONE;
+                        let node = inner.take().expect("queued");
                         inner.leave(node.need, &mut wakers);
                         if node.state == NodeState::Broken {
                             Err(BrokenBarrierError)
@@ -484,10 +481,10 @@ impl BarrierWait<'_> {
                         }
                     }
                     _ => {
-                        inner.list.set_waker(this.key, cx.waker());
+                        inner.wait_again(cx.waker());
                         return Poll::Pending;
                     }
-                }
+                },
             }
         };
         wakers.wake_all();
@@ -495,19 +492,21 @@ impl BarrierWait<'_> {
     }
 }
 
-impl Drop for BarrierWait<'_> {
-    fn drop(&mut self) {
-        if self.key == NONE {
-            return;
-        }
-        let mut wakers = Wakers::new();
-        {
-            let mut inner = lock(&self.barrier.inner);
-            let node = inner.list.remove(self.key);
-            // A party withdrawing while filling; a released or broken one leaving.
-            inner.leave(node.need, &mut wakers);
-        }
-        wakers.wake_all();
+/// A party that leaves (its wait dropped or timed out) is counted out of its round.
+impl Waitable for Barrier {
+    type Locked = Inner;
+
+    fn wait_lock(&self) -> &Lock<Inner> {
+        &self.inner
+    }
+
+    fn list(inner: &mut Inner) -> &mut WaitList {
+        &mut inner.list
+    }
+
+    fn withdrawn(inner: &mut Inner, node: &Node, wakers: &mut Wakers) {
+        // A party withdrawing while filling; a released or broken one leaving.
+        inner.leave(node.need, wakers);
     }
 }
 

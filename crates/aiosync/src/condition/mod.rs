@@ -1,15 +1,14 @@
 //! A condition variable that works with [`Mutex`] from tasks and threads.
 
-use crate::kernel::{block, NodeState, WaitList, Wakers};
+use crate::kernel::listener::{pass_on, Listener, Waitable};
+use crate::kernel::{block, Node, NodeState, WaitList, Wakers};
 use crate::mutex::{Lock as LockFuture, Mutex, MutexGuard};
 use crate::sync::{lock, Lock};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
-
-const NONE: usize = usize::MAX;
 
 /// A condition variable: wait, with a [`Mutex`] released, until another task or thread
 /// notifies (Python's `asyncio.Condition` / `threading.Condition`, C++'s
@@ -247,8 +246,26 @@ impl Condition {
 
     /// Queues a waiter now (before the caller unlocks), so no notification is missed.
     fn register(&self) -> Notified<'_> {
-        let key = lock(&self.list).push(0, Waker::noop());
-        Notified { cond: self, key }
+        let mut listener = Listener::new(self);
+        listener.listen();
+        Notified { listener }
+    }
+}
+
+/// A waiter that leaves with a notification it never consumed passes it on.
+impl Waitable for Condition {
+    type Locked = WaitList;
+
+    fn wait_lock(&self) -> &Lock<WaitList> {
+        &self.list
+    }
+
+    fn list(list: &mut WaitList) -> &mut WaitList {
+        list
+    }
+
+    fn withdrawn(list: &mut WaitList, node: &Node, wakers: &mut Wakers) {
+        pass_on(list, node, wakers)
     }
 }
 
@@ -274,15 +291,16 @@ impl fmt::Debug for Condition {
 /// Dropping it withdraws the waiter; a notification it had received goes to the next one.
 #[must_use = "a listener does nothing unless awaited or waited on"]
 pub struct Notified<'a> {
-    cond: &'a Condition,
-    key: usize,
+    listener: Listener<&'a Condition>,
 }
 
 impl Notified<'_> {
     /// Blocks the current thread until notified, or until `timeout` (if any) passes;
     /// returns whether it was notified.
-    pub fn wait_blocking(self, timeout: Option<Duration>) -> bool {
-        block::block_on(self, timeout.and_then(block::deadline)).is_some()
+    pub fn wait_blocking(mut self, timeout: Option<Duration>) -> bool {
+        self.listener
+            .wait_blocking(|_, _| false, timeout.and_then(block::deadline))
+            .is_some()
     }
 }
 
@@ -296,28 +314,8 @@ impl Future for Notified<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let mut list = lock(&this.cond.list);
-        if list[this.key].state == NodeState::Granted {
-            list.remove(this.key);
-            this.key = NONE;
-            return Poll::Ready(());
-        }
-        list.set_waker(this.key, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl Drop for Notified<'_> {
-    fn drop(&mut self) {
-        if self.key == NONE {
-            return;
-        }
-        let node = lock(&self.cond.list).remove(self.key);
-        if node.state == NodeState::Granted {
-            // A notification it can no longer use goes to the next waiter.
-            self.cond.notify(1);
-        }
+        // Only a notification wakes it: there is no condition to re-check.
+        self.get_mut().listener.poll(cx, |_, _| false).map(drop)
     }
 }
 
@@ -356,7 +354,7 @@ impl<'a, T: ?Sized> Future for ConditionWait<'a, T> {
                         this.state = WaitState::Notified(notified, mutex);
                         return Poll::Pending;
                     }
-                    let cond = notified.cond;
+                    let cond: &'a Condition = notified.listener.source();
                     this.state = WaitState::Relock(mutex.lock(), cond);
                 }
                 WaitState::Relock(mut fut, cond) => {

@@ -53,7 +53,6 @@ impl Waitable for Lock<WaitList> {
 /// A [`Waitable::withdrawn`] for primitives whose grants are notifications (a condition
 /// variable): one that reached a listener which then left goes to the next waiter, so a
 /// `notify(1)` is never lost to a cancelled wait.
-#[allow(dead_code, reason = "Condition and Barrier adopt it next")]
 pub(crate) fn pass_on(list: &mut WaitList, node: &Node, wakers: &mut Wakers) {
     if node.state == NodeState::Granted {
         if let Some(head) = list.head() {
@@ -96,7 +95,6 @@ where
 
     /// How it reaches the primitive: for `P = &'a X`, a copy keeps the full lifetime `'a`.
     #[inline]
-    #[allow(dead_code, reason = "Condition and Barrier adopt it next")]
     pub(crate) fn source(&self) -> &P {
         &self.host
     }
@@ -110,7 +108,6 @@ where
     /// Queues it now with a no-op waker, before the caller gives up a lock of its own (a
     /// condition wait queues before it unlocks the mutex, so no notify is missed); the
     /// first poll stores the real waker.
-    #[allow(dead_code, reason = "Condition and Barrier adopt it next")]
     pub(crate) fn listen(&mut self) {
         let mut guard = self.lock();
         if guard.key().is_none() {
@@ -121,7 +118,6 @@ where
     /// Locks the host and gives access to its state and to this listener's node, for a
     /// primitive whose poll is more than "ready or not" (a barrier).
     #[inline]
-    #[allow(dead_code, reason = "Condition and Barrier adopt it next")]
     pub(crate) fn lock(&mut self) -> ListenerGuard<'_, P::Target> {
         ListenerGuard {
             locked: lock(self.host.wait_lock()),
@@ -236,14 +232,6 @@ impl<H: Waitable + ?Sized> ListenerGuard<'_, H> {
     #[inline]
     pub(crate) fn key(&self) -> Option<usize> {
         (*self.key != NIL).then_some(*self.key)
-    }
-
-    /// The listener's node, if it is queued.
-    #[inline]
-    #[allow(dead_code, reason = "Condition and Barrier adopt it next")]
-    pub(crate) fn node(&mut self) -> Option<&mut Node> {
-        let key = self.key()?;
-        Some(&mut self.list()[key])
     }
 
     /// Queues the listener at the back of the list with `need` (its meaning is the

@@ -2,7 +2,7 @@
 
 use super::{Holder, LockError};
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, RawSemaphore};
+use crate::kernel::semaphore::{Acquire, AsRawSemaphore, RawSemaphore};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use crate::task::{NotOwnerError, OwnerId};
 use std::fmt;
@@ -327,6 +327,13 @@ impl RawReentrantLock {
 
     pub(crate) fn cancel(&self, acquire: &mut Acquire) {
         acquire.cancel(&self.sem);
+    }
+}
+
+impl AsRawSemaphore for RawReentrantLock {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        &self.sem
     }
 }
 

@@ -342,7 +342,6 @@ where
     ///
     /// # Panics
     /// After [`take_owner`](Self::take_owner).
-    #[allow(dead_code, reason = "ReentrantMutex and RwLock adopt it next")]
     #[inline]
     pub(crate) fn split(&mut self) -> (&P::Target, &mut Acquire) {
         let owner = self.owner.as_ref().expect("polled after completion");
@@ -351,7 +350,6 @@ where
 
     /// Withdraws it now rather than on drop (its owner got what it wanted another way);
     /// it may be polled again afterwards, as a fresh acquire.
-    #[allow(dead_code, reason = "ReentrantMutex and RwLock adopt it next")]
     #[inline]
     pub(crate) fn cancel(&mut self) {
         if let Some(owner) = &self.owner {
