@@ -159,7 +159,6 @@ fn raw_lock_blocking_refuses_only_a_hold_of_this_loop_thread() {
 /// that task can only take it (and release it) when this thread's loop runs again, so a
 /// blocking acquire here could never end (it queues behind the task, which it blocks).
 #[test]
-#[ignore = "bug: WouldDeadlock misses a lock handed (or queued) to a task of this loop thread"]
 fn raw_lock_blocking_refuses_a_lock_reserved_for_a_task_of_this_thread() {
     let lock = Arc::new(RawLock::new());
     let l2 = lock.clone();

@@ -2,7 +2,7 @@
 
 use super::{Holder, LockError};
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, RawSemaphore};
+use crate::kernel::semaphore::{Acquire, AsRawSemaphore, PendingAcquire, RawSemaphore};
 use crate::sync::{AtomicU64, Ordering};
 use crate::task::NotOwnerError;
 use std::fmt;
@@ -88,9 +88,8 @@ impl RawLock {
     /// meanwhile goes to the next waiter.
     pub fn lock(&self, holder: Holder) -> RawLockFuture<'_> {
         RawLockFuture {
-            lock: self,
+            pending: PendingAcquire::new(self, 1),
             holder,
-            acquire: Acquire::new(1),
         }
     }
 
@@ -131,7 +130,9 @@ impl RawLock {
     /// and the lock was taken on this thread: its holder could never run to release it.
     #[inline]
     pub fn check_blocking(&self, holder: &Holder, loop_running: bool) -> Result<(), LockError> {
-        if holder.blocked_by(self.holder.load(Ordering::Relaxed), loop_running) {
+        if holder.blocked_by(self.holder.load(Ordering::Relaxed), loop_running)
+            || (loop_running && self.sem.has_waiter_of_thread(holder.thread))
+        {
             return Err(LockError::WouldDeadlock);
         }
         Ok(())
@@ -193,9 +194,9 @@ impl fmt::Debug for RawLock {
 /// The future returned by [`RawLock::lock`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct RawLockFuture<'a> {
-    lock: &'a RawLock,
+    /// Withdraws the acquire when dropped while queued.
+    pending: PendingAcquire<&'a RawLock>,
     holder: Holder,
-    acquire: Acquire,
 }
 
 impl Future for RawLockFuture<'_> {
@@ -203,13 +204,15 @@ impl Future for RawLockFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.lock.poll_lock(&this.holder, &mut this.acquire, cx)
+        let (lock, acquire) = this.pending.split();
+        lock.poll_lock(&this.holder, acquire, cx)
     }
 }
 
-impl Drop for RawLockFuture<'_> {
-    fn drop(&mut self) {
-        self.lock.cancel(&mut self.acquire);
+impl AsRawSemaphore for RawLock {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        &self.sem
     }
 }
 

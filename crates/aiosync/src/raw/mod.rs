@@ -18,9 +18,11 @@
 //!
 //! Each lock records the OS thread a hold was taken on. A *blocking* acquire that would
 //! have to wait on a thread where an event loop is running (the caller says so), while
-//! a hold taken on that same thread is in the way, could never end: the code that must
-//! release it can only run on that thread, which the wait blocks. Such a call fails with
-//! [`LockError::WouldDeadlock`] instead of hanging. A task re-entering a lock it holds,
+//! a hold taken on that same thread is in the way, or a waiter queued from that thread
+//! (a task of that loop: the blocking wait could not pass it, and it could not run),
+//! could never end: the code that must release it can only run on that thread, which
+//! the wait blocks. Such a call fails with [`LockError::WouldDeadlock`] instead of
+//! hanging. A task re-entering a lock it holds,
 //! when the call refuses re-entry, fails with [`LockError::Reentered`].
 //!
 //! ```

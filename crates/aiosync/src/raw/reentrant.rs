@@ -2,7 +2,7 @@
 
 use super::{Holder, LockError};
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, AsRawSemaphore, RawSemaphore};
+use crate::kernel::semaphore::{Acquire, AsRawSemaphore, PendingAcquire, RawSemaphore};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use crate::task::{NotOwnerError, OwnerId};
 use std::fmt;
@@ -129,11 +129,10 @@ impl RawReentrantLock {
     /// meanwhile goes to the next waiter.
     pub fn lock(&self, holder: Holder, reentry: Reentry) -> RawReentrantLockFuture<'_> {
         RawReentrantLockFuture {
-            lock: self,
+            pending: PendingAcquire::new(self, 1),
             holder,
             reentry,
             levels: 1,
-            acquire: Acquire::new(1),
         }
     }
 
@@ -166,7 +165,9 @@ impl RawReentrantLock {
     /// and the holder took the lock on this thread.
     #[inline]
     pub fn check_blocking(&self, holder: &Holder, loop_running: bool) -> Result<(), LockError> {
-        if holder.blocked_by(self.thread.load(Ordering::Relaxed), loop_running) {
+        if holder.blocked_by(self.thread.load(Ordering::Relaxed), loop_running)
+            || (loop_running && self.sem.has_waiter_of_thread(holder.thread))
+        {
             return Err(LockError::WouldDeadlock);
         }
         Ok(())
@@ -241,11 +242,10 @@ impl RawReentrantLock {
     /// As [`lock`](Self::lock).
     pub fn relock(&self, holder: Holder, levels: usize) -> RawReentrantLockFuture<'_> {
         RawReentrantLockFuture {
-            lock: self,
+            pending: PendingAcquire::new(self, 1),
             holder,
             reentry: Reentry::Allow,
             levels,
-            acquire: Acquire::new(1),
         }
     }
 
@@ -348,11 +348,11 @@ impl fmt::Debug for RawReentrantLock {
 /// The future returned by [`RawReentrantLock::lock`] and [`RawReentrantLock::relock`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct RawReentrantLockFuture<'a> {
-    lock: &'a RawReentrantLock,
+    /// Withdraws the acquire when dropped while queued.
+    pending: PendingAcquire<&'a RawReentrantLock>,
     holder: Holder,
     reentry: Reentry,
     levels: usize,
-    acquire: Acquire,
 }
 
 impl Future for RawReentrantLockFuture<'_> {
@@ -360,19 +360,8 @@ impl Future for RawReentrantLockFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.lock.poll_lock(
-            &this.holder,
-            this.reentry,
-            this.levels,
-            &mut this.acquire,
-            cx,
-        )
-    }
-}
-
-impl Drop for RawReentrantLockFuture<'_> {
-    fn drop(&mut self) {
-        self.lock.cancel(&mut self.acquire);
+        let (lock, acquire) = this.pending.split();
+        lock.poll_lock(&this.holder, this.reentry, this.levels, acquire, cx)
     }
 }
 

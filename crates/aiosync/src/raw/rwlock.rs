@@ -2,7 +2,7 @@
 
 use super::{Holder, LockError};
 use crate::kernel::block;
-use crate::kernel::semaphore::{Acquire, RawSemaphore, MAX_PERMITS};
+use crate::kernel::semaphore::{AsRawSemaphore, PendingAcquire, RawSemaphore, MAX_PERMITS};
 use crate::sync::{lock, Lock};
 use crate::task::{NotOwnerError, OwnerId};
 use std::collections::HashMap;
@@ -227,7 +227,8 @@ impl RawRwLock {
             .owners
             .iter()
             .any(|(&id, h)| id != me && holder.blocked_by(h.word, loop_running));
-        if blocked {
+        // A task of this loop queued first: this wait could neither pass it nor let it run.
+        if blocked || self.sem.has_waiter_of_thread(holder.thread) {
             return Err(LockError::WouldDeadlock);
         }
         Ok(())
@@ -495,8 +496,9 @@ pub struct RawRwLockFuture<'a> {
     lock: &'a RawRwLock,
     holder: Holder,
     kind: Kind,
-    /// What it waits for, once the owner's holds were looked at.
-    pending: Option<(Need, Acquire)>,
+    /// What it waits for, once the owner's holds were looked at; withdraws the acquire
+    /// when dropped while queued.
+    pending: Option<(Need, PendingAcquire<&'a RawRwLock>)>,
 }
 
 impl Future for RawRwLockFuture<'_> {
@@ -509,13 +511,13 @@ impl Future for RawRwLockFuture<'_> {
             let need = rw.begin(&this.holder, this.kind)?;
             let acquire = match need {
                 Need::Covered => return Poll::Ready(Ok(())),
-                Need::Fresh(n) => Acquire::new(n),
-                Need::Upgrade(n) => Acquire::urgent(n),
+                Need::Fresh(n) => PendingAcquire::new(rw, n),
+                Need::Upgrade(n) => PendingAcquire::urgent(rw, n),
             };
             this.pending = Some((need, acquire));
         }
         let (need, acquire) = this.pending.as_mut().expect("set above");
-        match acquire.poll_open(&rw.sem, cx) {
+        match acquire.poll_open(cx) {
             Poll::Ready(()) => {
                 let need = *need;
                 this.pending = None;
@@ -529,10 +531,18 @@ impl Future for RawRwLockFuture<'_> {
 
 impl Drop for RawRwLockFuture<'_> {
     fn drop(&mut self) {
-        if let Some((need, mut acquire)) = self.pending.take() {
-            acquire.cancel(&self.lock.sem);
+        if let Some((need, acquire)) = self.pending.take() {
+            // Withdrawn first, then the upgrade mark it held is cleared.
+            drop(acquire);
             self.lock.abandon(need);
         }
+    }
+}
+
+impl AsRawSemaphore for RawRwLock {
+    #[inline]
+    fn raw_semaphore(&self) -> &RawSemaphore {
+        &self.sem
     }
 }
 
