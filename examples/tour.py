@@ -114,8 +114,7 @@ def event_condition_barrier() -> None:
             await cond.wait_for(lambda: box)
 
     t = run_loop_thread(consumer)
-    while not cond._core.waiters:  # wait until the consumer is queued
-        threading.Event().wait(0.001)
+    # Whether the consumer already waits or not: wait_for checks the predicate first.
     with cond:
         box.append("work")
         cond.notify()

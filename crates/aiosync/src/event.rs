@@ -34,7 +34,7 @@ use std::time::Duration;
 /// ```
 pub struct Event {
     flag: AtomicBool,
-    list: Lock<WaitList>,
+    list: Lock<WaitList<()>>,
 }
 
 impl Event {
@@ -163,15 +163,16 @@ impl Event {
 /// Waiters queue on the event's list alone; a waiter that leaves owes nothing (`set`
 /// releases everyone, so no one else was skipped for it).
 impl Waitable for Event {
-    type Locked = WaitList;
+    type Locked = WaitList<()>;
+    type Payload = ();
 
     #[inline]
-    fn wait_lock(&self) -> &Lock<WaitList> {
+    fn wait_lock(&self) -> &Lock<WaitList<()>> {
         &self.list
     }
 
     #[inline]
-    fn list(locked: &mut WaitList) -> &mut WaitList {
+    fn list(locked: &mut WaitList<()>) -> &mut WaitList<()> {
         locked
     }
 }

@@ -52,18 +52,41 @@ pub struct Barrier {
 /// What the leader of each round runs before the round is released.
 type Action = Box<dyn Fn() + Send + Sync>;
 
-/// Each waiter's role, kept in its node's `need`.
-const FILLING: usize = 0;
-/// Released with its index (node `Granted`), not yet returned from its wait.
-const DRAINING: usize = 1;
-/// Arrived while the previous round drained or a reset ran: not yet counted.
-const BLOCKED: usize = 2;
+/// Where a waiting party stands, which says which of `Inner`'s counts it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Counted in the round being filled, waiting for the rest (`Inner::filling`).
+    Filling,
+    /// Released with its index (node `Granted`), not yet returned from its wait
+    /// (`Inner::draining`).
+    Draining,
+    /// Arrived while the previous round drained or a reset ran: not yet counted in any
+    /// round (`Inner::blocked`).
+    Blocked,
+}
+
+/// What a barrier waiter's node carries (crate-visible because `Waitable::Payload` names
+/// it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Party {
+    role: Role,
+    /// Its arrival index in its round, `0..parties-1`: set when the round is released,
+    /// read only from a `Granted` node.
+    index: usize,
+}
+
+impl Party {
+    /// A party that just queued as `role`, not released yet.
+    fn arrived(role: Role) -> Self {
+        Party { role, index: 0 }
+    }
+}
 
 /// The states of Python's barriers: filling, draining (released parties still leaving:
 /// new arrivals wait), resetting (broken parties still leaving), broken.
 pub(crate) struct Inner {
-    /// Every waiter, in arrival order, with its role in `need`.
-    list: WaitList,
+    /// Every waiter, in arrival order, with its role.
+    list: WaitList<Party>,
     filling: usize,
     draining: usize,
     blocked: usize,
@@ -81,13 +104,13 @@ impl Inner {
 
     /// A waiter leaves (its wait returned or was dropped): once the last released or
     /// reset party is gone, the barrier fills again and the blocked arrivals count.
-    fn leave(&mut self, role: usize, wakers: &mut Wakers) {
+    fn leave(&mut self, role: Role, wakers: &mut Wakers) {
         match role {
-            FILLING => self.filling -= 1,
-            DRAINING => self.draining -= 1,
-            _ => self.blocked -= 1,
+            Role::Filling => self.filling -= 1,
+            Role::Draining => self.draining -= 1,
+            Role::Blocked => self.blocked -= 1,
         }
-        if role != BLOCKED
+        if role != Role::Blocked
             && self.draining == 0
             && !self.leading
             && (!self.resetting || self.filling == 0)
@@ -108,7 +131,7 @@ impl Inner {
         while let Some(k) = cur {
             cur = self.list.next_of(k);
             let node = &mut self.list[k];
-            if node.need == BLOCKED && node.state == NodeState::Waiting {
+            if node.payload.role == Role::Blocked && node.state == NodeState::Waiting {
                 node.state = NodeState::Woken;
                 if let Some(w) = &node.waker {
                     wakers.push(w.clone());
@@ -124,9 +147,12 @@ impl Inner {
         let mut cur = self.list.head();
         while let Some(k) = cur {
             cur = self.list.next_of(k);
-            if self.list[k].need == FILLING {
-                self.list[k].need = DRAINING;
-                self.list.mark(k, NodeState::Granted, i, wakers);
+            if self.list[k].payload.role == Role::Filling {
+                self.list[k].payload = Party {
+                    role: Role::Draining,
+                    index: i,
+                };
+                self.list.mark(k, NodeState::Granted, wakers);
                 i += 1;
             }
         }
@@ -140,8 +166,8 @@ impl Inner {
         let mut cur = self.list.head();
         while let Some(k) = cur {
             cur = self.list.next_of(k);
-            if all || self.list[k].need != BLOCKED {
-                self.list.mark(k, NodeState::Broken, 0, wakers);
+            if all || self.list[k].payload.role != Role::Blocked {
+                self.list.mark(k, NodeState::Broken, wakers);
             }
         }
     }
@@ -349,10 +375,10 @@ impl BarrierWait<'_> {
             let Some(node) = inner.take() else {
                 return Err(BrokenBarrierError);
             };
-            inner.leave(node.need, &mut wakers);
+            inner.leave(node.payload.role, &mut wakers);
             match node.state {
                 NodeState::Granted => Ok(BarrierWaitResult {
-                    index: node.got,
+                    index: node.payload.index,
                     parties,
                 }),
                 NodeState::Broken => Err(BrokenBarrierError),
@@ -431,12 +457,12 @@ impl BarrierWait<'_> {
                     }
                     if inner.held_back() {
                         // The previous round is still leaving: wait to be counted.
-                        inner.listen(BLOCKED, cx.waker());
+                        inner.listen(Party::arrived(Role::Blocked), cx.waker());
                         inner.blocked += 1;
                         return Poll::Pending;
                     }
                     if inner.filling + 1 < parties {
-                        inner.listen(FILLING, cx.waker());
+                        inner.listen(Party::arrived(Role::Filling), cx.waker());
                         inner.filling += 1;
                         return Poll::Pending;
                     }
@@ -453,7 +479,7 @@ impl BarrierWait<'_> {
                     }))
                 }
                 Some(k)
-                    if inner.list[k].need == BLOCKED
+                    if inner.list[k].payload.role == Role::Blocked
                         && inner.list[k].state != NodeState::Broken =>
                 {
                     if inner.held_back() {
@@ -470,12 +496,12 @@ impl BarrierWait<'_> {
                 Some(k) => match inner.list[k].state {
                     NodeState::Granted | NodeState::Broken => {
                         let node = inner.take().expect("queued");
-                        inner.leave(node.need, &mut wakers);
+                        inner.leave(node.payload.role, &mut wakers);
                         if node.state == NodeState::Broken {
                             Err(BrokenBarrierError)
                         } else {
                             Ok(Arrived::Released(BarrierWaitResult {
-                                index: node.got,
+                                index: node.payload.index,
                                 parties,
                             }))
                         }
@@ -495,18 +521,19 @@ impl BarrierWait<'_> {
 /// A party that leaves (its wait dropped or timed out) is counted out of its round.
 impl Waitable for Barrier {
     type Locked = Inner;
+    type Payload = Party;
 
     fn wait_lock(&self) -> &Lock<Inner> {
         &self.inner
     }
 
-    fn list(inner: &mut Inner) -> &mut WaitList {
+    fn list(inner: &mut Inner) -> &mut WaitList<Party> {
         &mut inner.list
     }
 
-    fn withdrawn(inner: &mut Inner, node: &Node, wakers: &mut Wakers) {
+    fn withdrawn(inner: &mut Inner, node: &Node<Party>, wakers: &mut Wakers) {
         // A party withdrawing while filling; a released or broken one leaving.
-        inner.leave(node.need, wakers);
+        inner.leave(node.payload.role, wakers);
     }
 }
 

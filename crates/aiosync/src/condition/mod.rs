@@ -42,7 +42,7 @@ use std::time::Duration;
 /// t.join().unwrap();
 /// ```
 pub struct Condition {
-    list: Lock<WaitList>,
+    list: Lock<WaitList<()>>,
 }
 
 impl Condition {
@@ -75,7 +75,7 @@ impl Condition {
             let mut list = lock(&self.list);
             while woken < n {
                 let Some(h) = list.head() else { break };
-                list.finish(h, NodeState::Granted, 0, &mut wakers);
+                list.finish(h, NodeState::Granted, &mut wakers);
                 woken += 1;
             }
         }
@@ -254,17 +254,18 @@ impl Condition {
 
 /// A waiter that leaves with a notification it never consumed passes it on.
 impl Waitable for Condition {
-    type Locked = WaitList;
+    type Locked = WaitList<()>;
+    type Payload = ();
 
-    fn wait_lock(&self) -> &Lock<WaitList> {
+    fn wait_lock(&self) -> &Lock<WaitList<()>> {
         &self.list
     }
 
-    fn list(list: &mut WaitList) -> &mut WaitList {
+    fn list(list: &mut WaitList<()>) -> &mut WaitList<()> {
         list
     }
 
-    fn withdrawn(list: &mut WaitList, node: &Node, wakers: &mut Wakers) {
+    fn withdrawn(list: &mut WaitList<()>, node: &Node<()>, wakers: &mut Wakers) {
         pass_on(list, node, wakers)
     }
 }

@@ -15,37 +15,42 @@ use std::task::{Context, Poll, Waker};
 /// A primitive whose waiters a [`Listener`] queues: where its wait list lives, under which
 /// lock, and what a listener that leaves early owes the others.
 ///
-/// The list may be the whole of what the lock guards (`Lock<WaitList>` implements this
+/// The list may be the whole of what the lock guards (`Lock<WaitList<_>>` implements this
 /// trait as it is) or one field of a larger state (a queue's joiners, a barrier's parties),
 /// so the condition a listener re-checks can be read under the same lock.
 pub(crate) trait Waitable {
     /// What the primitive's internal lock guards.
     type Locked;
 
+    /// What each of its nodes carries: `()` for a plain one-shot wait (an event, a
+    /// condition, a join), a party's role and index for a barrier.
+    type Payload;
+
     /// The internal lock the wait list lives under.
     fn wait_lock(&self) -> &Lock<Self::Locked>;
 
     /// The wait list inside the locked state.
-    fn list(locked: &mut Self::Locked) -> &mut WaitList;
+    fn list(locked: &mut Self::Locked) -> &mut WaitList<Self::Payload>;
 
     /// Runs with the lock held after a listener that is going away took its `node` out of
     /// the list without having consumed it (dropped, or timed out). Collect wakers into
     /// `wakers`; they are called once the lock is released. By default nothing is owed.
-    fn withdrawn(locked: &mut Self::Locked, node: &Node, wakers: &mut Wakers) {
+    fn withdrawn(locked: &mut Self::Locked, node: &Node<Self::Payload>, wakers: &mut Wakers) {
         let _ = (locked, node, wakers);
     }
 }
 
-impl Waitable for Lock<WaitList> {
-    type Locked = WaitList;
+impl<T> Waitable for Lock<WaitList<T>> {
+    type Locked = WaitList<T>;
+    type Payload = T;
 
     #[inline]
-    fn wait_lock(&self) -> &Lock<WaitList> {
+    fn wait_lock(&self) -> &Lock<WaitList<T>> {
         self
     }
 
     #[inline]
-    fn list(locked: &mut WaitList) -> &mut WaitList {
+    fn list(locked: &mut WaitList<T>) -> &mut WaitList<T> {
         locked
     }
 }
@@ -53,10 +58,10 @@ impl Waitable for Lock<WaitList> {
 /// A [`Waitable::withdrawn`] for primitives whose grants are notifications (a condition
 /// variable): one that reached a listener which then left goes to the next waiter, so a
 /// `notify(1)` is never lost to a cancelled wait.
-pub(crate) fn pass_on(list: &mut WaitList, node: &Node, wakers: &mut Wakers) {
+pub(crate) fn pass_on<T>(list: &mut WaitList<T>, node: &Node<T>, wakers: &mut Wakers) {
     if node.state == NodeState::Granted {
         if let Some(head) = list.head() {
-            list.finish(head, NodeState::Granted, node.got, wakers);
+            list.finish(head, NodeState::Granted, wakers);
         }
     }
 }
@@ -105,16 +110,6 @@ where
         self.key != NIL
     }
 
-    /// Queues it now with a no-op waker, before the caller gives up a lock of its own (a
-    /// condition wait queues before it unlocks the mutex, so no notify is missed); the
-    /// first poll stores the real waker.
-    pub(crate) fn listen(&mut self) {
-        let mut guard = self.lock();
-        if guard.key().is_none() {
-            guard.listen(0, Waker::noop());
-        }
-    }
-
     /// Locks the host and gives access to its state and to this listener's node, for a
     /// primitive whose poll is more than "ready or not" (a barrier).
     #[inline]
@@ -122,6 +117,25 @@ where
         ListenerGuard {
             locked: lock(self.host.wait_lock()),
             key: &mut self.key,
+        }
+    }
+}
+
+/// The plain one-shot wait: a node that carries nothing of its own (the payload's
+/// default), finished by a notification or by the condition turning true.
+impl<P> Listener<P>
+where
+    P: Deref,
+    P::Target: Waitable,
+    <P::Target as Waitable>::Payload: Default,
+{
+    /// Queues it now with a no-op waker, before the caller gives up a lock of its own (a
+    /// condition wait queues before it unlocks the mutex, so no notify is missed); the
+    /// first poll stores the real waker.
+    pub(crate) fn listen(&mut self) {
+        let mut guard = self.lock();
+        if guard.key().is_none() {
+            guard.listen(Default::default(), Waker::noop());
         }
     }
 
@@ -134,7 +148,7 @@ where
         &mut self,
         cx: &mut Context<'_>,
         ready: impl FnOnce(&P::Target, &mut <P::Target as Waitable>::Locked) -> bool,
-    ) -> Poll<Option<Node>> {
+    ) -> Poll<Option<Node<<P::Target as Waitable>::Payload>>> {
         let host: &P::Target = &self.host;
         let mut guard: ListenerGuard<'_, P::Target> = ListenerGuard {
             locked: lock(host.wait_lock()),
@@ -152,7 +166,7 @@ where
         &mut self,
         mut ready: impl FnMut(&P::Target, &mut <P::Target as Waitable>::Locked) -> bool,
         deadline: Option<Instant>,
-    ) -> Option<Option<Node>> {
+    ) -> Option<Option<Node<<P::Target as Waitable>::Payload>>> {
         let done = block::block_on(
             std::future::poll_fn(|cx| self.poll(cx, &mut ready)),
             deadline,
@@ -162,7 +176,13 @@ where
         }
         done
     }
+}
 
+impl<P> Listener<P>
+where
+    P: Deref,
+    P::Target: Waitable,
+{
     /// Takes its node out of the list, if queued, and lets the host pass on what it was
     /// owed ([`Waitable::withdrawn`]). What `Drop` does; also for a wait that gives up.
     pub(crate) fn withdraw(&mut self) {
@@ -224,7 +244,7 @@ pub(crate) struct ListenerGuard<'l, H: Waitable + ?Sized> {
 impl<H: Waitable + ?Sized> ListenerGuard<'_, H> {
     /// The host's wait list.
     #[inline]
-    pub(crate) fn list(&mut self) -> &mut WaitList {
+    pub(crate) fn list(&mut self) -> &mut WaitList<H::Payload> {
         H::list(&mut self.locked)
     }
 
@@ -234,16 +254,16 @@ impl<H: Waitable + ?Sized> ListenerGuard<'_, H> {
         (*self.key != NIL).then_some(*self.key)
     }
 
-    /// Queues the listener at the back of the list with `need` (its meaning is the
-    /// primitive's: a barrier keeps a party's role there).
-    pub(crate) fn listen(&mut self, need: usize, waker: &Waker) {
+    /// Queues the listener at the back of the list, its node carrying `payload` (a
+    /// barrier party's role).
+    pub(crate) fn listen(&mut self, payload: H::Payload, waker: &Waker) {
         debug_assert!(self.key().is_none(), "a listener queues once");
-        *self.key = self.list().push(need, waker);
+        *self.key = self.list().push(payload, waker);
     }
 
     /// Takes the listener's node out of the list: it is no longer queued, and its `Drop`
-    /// owes nothing. The caller reads what the node was told (`state`, `got`, `need`).
-    pub(crate) fn take(&mut self) -> Option<Node> {
+    /// owes nothing. The caller reads what the node was told (`state`, `payload`).
+    pub(crate) fn take(&mut self) -> Option<Node<H::Payload>> {
         let key = self.key()?;
         *self.key = NIL;
         Some(self.list().remove(key))
@@ -259,20 +279,25 @@ impl<H: Waitable + ?Sized> ListenerGuard<'_, H> {
         }
         list.set_waker(key, waker);
     }
+}
 
+impl<H: Waitable + ?Sized> ListenerGuard<'_, H>
+where
+    H::Payload: Default,
+{
     /// [`Listener::poll`] with the host already locked.
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
         ready: impl FnOnce(&mut H::Locked) -> bool,
-    ) -> Poll<Option<Node>> {
+    ) -> Poll<Option<Node<H::Payload>>> {
         let Some(key) = self.key() else {
             // Re-checked under the lock the notifier takes: a notification either came
             // before (then `ready` sees it) or will find this node queued.
             if ready(&mut self.locked) {
                 return Poll::Ready(None);
             }
-            self.listen(0, cx.waker());
+            self.listen(H::Payload::default(), cx.waker());
             return Poll::Pending;
         };
         let finished = matches!(
@@ -309,17 +334,18 @@ mod tests {
     use std::task::Waker;
 
     /// A host that passes an unconsumed grant on, as a condition variable does.
-    struct Relay(Lock<WaitList>);
+    struct Relay(Lock<WaitList<()>>);
 
     impl Waitable for Relay {
-        type Locked = WaitList;
-        fn wait_lock(&self) -> &Lock<WaitList> {
+        type Locked = WaitList<()>;
+        type Payload = ();
+        fn wait_lock(&self) -> &Lock<WaitList<()>> {
             &self.0
         }
-        fn list(list: &mut WaitList) -> &mut WaitList {
+        fn list(list: &mut WaitList<()>) -> &mut WaitList<()> {
             list
         }
-        fn withdrawn(list: &mut WaitList, node: &Node, wakers: &mut Wakers) {
+        fn withdrawn(list: &mut WaitList<()>, node: &Node<()>, wakers: &mut Wakers) {
             pass_on(list, node, wakers)
         }
     }
@@ -330,7 +356,7 @@ mod tests {
 
     #[test]
     fn ready_before_queueing_queues_nothing() {
-        let host = Lock::new(WaitList::new());
+        let host = Lock::new(WaitList::<()>::new());
         let mut l = Listener::new(&host);
         assert!(matches!(l.poll(&mut cx(), |_, _| true), Poll::Ready(None)));
         assert!(!l.is_queued());
@@ -339,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_grant_completes_and_drop_withdraws() {
-        let host = Lock::new(WaitList::new());
+        let host = Lock::new(WaitList::<()>::new());
         let mut l = Listener::new(&host);
         assert!(l.poll(&mut cx(), |_, _| false).is_pending());
         assert_eq!(lock(&host).len(), 1);
@@ -365,7 +391,7 @@ mod tests {
         {
             let mut list = lock(&host.0);
             let head = list.head().unwrap();
-            list.finish(head, NodeState::Granted, 0, &mut wakers);
+            list.finish(head, NodeState::Granted, &mut wakers);
         }
         drop(first);
         assert!(matches!(
@@ -376,7 +402,7 @@ mod tests {
 
     #[test]
     fn a_timed_out_blocking_wait_withdraws() {
-        let host = Lock::new(WaitList::new());
+        let host = Lock::new(WaitList::<()>::new());
         let mut l = Listener::new(&host);
         let deadline = block::deadline(std::time::Duration::from_millis(1));
         assert!(l.wait_blocking(|_, _| false, deadline).is_none());

@@ -16,6 +16,10 @@
 //! One-shot waits (an event, a queue's `join`, a condition, a barrier) go through
 //! [`listener::Listener`]; permit waits through [`semaphore::PendingAcquire`]. Both
 //! withdraw themselves in `Drop`, so no primitive keeps a cancel rule by hand.
+//!
+//! What a waiter is besides its place in line is its primitive's business, so a list is
+//! generic over the payload `P` each node carries: [`semaphore::Permits`] for a permit
+//! wait, a barrier's `Party` (its role and arrival index), `()` for a plain listener.
 
 pub(crate) mod block;
 pub(crate) mod listener;
@@ -73,7 +77,7 @@ pub(crate) fn next_id() -> u64 {
 /// | --- | --- | --- | --- | --- |
 /// | `Waiting` | yes | `push`; the owner, polled while `Woken` | stored in the node | waits on |
 /// | `Woken` | yes | a release, `close` or barrier admission that found it may go | cloned or taken by the setter, who wakes it (I2) | retries; back to `Waiting` if it still cannot go |
-/// | `Granted` | no (`finish`); yes for a released barrier party (`mark`) | a handoff, a notification, `set`, the last `task_done` | taken by the setter, unless `Woken` (I2) | takes the result (`got`) and removes the node |
+/// | `Granted` | no (`finish`); yes for a released barrier party (`mark`) | a handoff, a notification, `set`, the last `task_done` | taken by the setter, unless `Woken` (I2) | takes the result (its payload) and removes the node |
 /// | `Broken` | yes (`mark`) | barrier abort/reset | as `Granted` | fails and removes the node |
 ///
 /// Rule: never set `Woken` without waking the node, and never wake a `Woken` node
@@ -92,9 +96,10 @@ pub(crate) enum NodeState {
     Broken,
 }
 
-/// One waiter: its place in the FIFO order, how to wake it and what it was told.
+/// One waiter: its place in the FIFO order, how to wake it, what it was told, and the
+/// primitive's own data about it (`payload`).
 #[derive(Debug)]
-pub(crate) struct Node {
+pub(crate) struct Node<P> {
     prev: usize,
     next: usize,
     linked: bool,
@@ -108,17 +113,17 @@ pub(crate) struct Node {
     looks: u32,
     /// Once it starved, it stays so.
     starving: bool,
-    /// Units wanted (permits) — meaning is the primitive's.
-    pub(crate) need: usize,
-    /// Units already handed over, or a result (barrier index).
-    pub(crate) got: usize,
+    /// What the primitive keeps about this waiter (permits wanted and handed, a barrier
+    /// party's role); the list itself never reads it.
+    pub(crate) payload: P,
     pub(crate) state: NodeState,
 }
 
 /// A FIFO list of waiters, stored in a slab so inserting reuses memory and removal is O(1).
 ///
-/// Always behind a primitive's internal lock (`Lock<WaitList>`, or a field of the state
-/// that lock guards); every method assumes it is held.
+/// Always behind a primitive's internal lock (`Lock<WaitList<P>>`, or a field of the
+/// state that lock guards); every method assumes it is held. Each node carries a `P`
+/// (see [`Node::payload`]).
 ///
 /// # Invariants
 ///
@@ -139,8 +144,8 @@ pub(crate) struct Node {
 ///   was queued from, so the "never overtake a waiter of your own thread" rule and
 ///   `is_empty` are O(1) and never scan.
 #[derive(Debug)]
-pub(crate) struct WaitList {
-    nodes: Slab<Node>,
+pub(crate) struct WaitList<P> {
+    nodes: Slab<Node<P>>,
     head: usize,
     tail: usize,
     len: usize,
@@ -149,13 +154,13 @@ pub(crate) struct WaitList {
     threads: SmallVec<[(u64, usize); 4]>,
 }
 
-impl Default for WaitList {
+impl<P> Default for WaitList<P> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl WaitList {
+impl<P> WaitList<P> {
     pub(crate) const fn new() -> Self {
         WaitList {
             nodes: Slab::new(),
@@ -235,17 +240,17 @@ impl WaitList {
             .is_some_and(|h| self.nodes[h].state == NodeState::Waiting)
     }
 
-    /// Appends a waiter and returns its key.
-    pub(crate) fn push(&mut self, need: usize, waker: &Waker) -> usize {
-        self.insert(need, waker, false)
+    /// Appends a waiter carrying `payload` and returns its key.
+    pub(crate) fn push(&mut self, payload: P, waker: &Waker) -> usize {
+        self.insert(payload, waker, false)
     }
 
     /// Puts a waiter first in line (an upgrade that already excludes everyone behind it).
-    pub(crate) fn push_front(&mut self, need: usize, waker: &Waker) -> usize {
-        self.insert(need, waker, true)
+    pub(crate) fn push_front(&mut self, payload: P, waker: &Waker) -> usize {
+        self.insert(payload, waker, true)
     }
 
-    fn insert(&mut self, need: usize, waker: &Waker, front: bool) -> usize {
+    fn insert(&mut self, payload: P, waker: &Waker, front: bool) -> usize {
         let thread = thread_tag();
         let (prev, next) = if front {
             (NIL, self.head)
@@ -261,8 +266,7 @@ impl WaitList {
             since: None,
             looks: 0,
             starving: false,
-            need,
-            got: 0,
+            payload,
             state: NodeState::Waiting,
         });
         if prev == NIL {
@@ -314,35 +318,26 @@ impl WaitList {
     /// Unlinks (if needed) and frees a node, returning it. Only the key's owner calls it
     /// (I5). The node still holds its waker unless it was taken: drop the node after the
     /// lock where that is easy, as a waker's drop may run foreign code.
-    pub(crate) fn remove(&mut self, key: usize) -> Node {
+    pub(crate) fn remove(&mut self, key: usize) -> Node<P> {
         self.unlink(key);
         self.nodes.remove(key)
     }
 
-    /// Unlinks a waiting node, marks it `state` and collects its waker.
-    pub(crate) fn finish(&mut self, key: usize, state: NodeState, got: usize, wakers: &mut Wakers) {
+    /// Unlinks a waiting node, marks it `state` and collects its waker. What it was
+    /// handed goes in its payload, written before this call.
+    pub(crate) fn finish(&mut self, key: usize, state: NodeState, wakers: &mut Wakers) {
         self.unlink(key);
-        let node = &mut self.nodes[key];
-        let was = node.state;
-        node.state = state;
-        node.got = got;
-        // I2: a `Woken` node has a wake in flight already; it will poll and see the new
-        // state, so its waker is not pushed a second time.
-        if was != NodeState::Woken {
-            if let Some(w) = node.waker.take() {
-                wakers.push(w);
-            }
-        }
+        self.mark(key, state, wakers);
     }
 
-    /// Marks a node `state` (with `got`) and collects its waker, leaving it in the list
-    /// (a released barrier party still counts until it leaves).
-    pub(crate) fn mark(&mut self, key: usize, state: NodeState, got: usize, wakers: &mut Wakers) {
+    /// Marks a node `state` and collects its waker, leaving it in the list (a released
+    /// barrier party still counts until it leaves).
+    pub(crate) fn mark(&mut self, key: usize, state: NodeState, wakers: &mut Wakers) {
         let node = &mut self.nodes[key];
         let was = node.state;
         node.state = state;
-        node.got = got;
-        // I2: as in `finish`.
+        // I2: a `Woken` node has a wake in flight already; it will poll and see the new
+        // state, so its waker is not pushed a second time.
         if was != NodeState::Woken {
             if let Some(w) = node.waker.take() {
                 wakers.push(w);
@@ -360,28 +355,28 @@ impl WaitList {
         }
     }
 
-    /// Finishes every linked node with `state`, in FIFO order; `got` is each one's position.
+    /// Finishes every linked node with `state`, in FIFO order; returns how many.
     pub(crate) fn finish_all(&mut self, state: NodeState, wakers: &mut Wakers) -> usize {
-        let mut i = 0;
+        let mut n = 0;
         while let Some(h) = self.head() {
-            self.finish(h, state, i, wakers);
-            i += 1;
+            self.finish(h, state, wakers);
+            n += 1;
         }
-        i
+        n
     }
 }
 
-impl std::ops::Index<usize> for WaitList {
-    type Output = Node;
+impl<P> std::ops::Index<usize> for WaitList<P> {
+    type Output = Node<P>;
     #[inline]
-    fn index(&self, key: usize) -> &Node {
+    fn index(&self, key: usize) -> &Node<P> {
         &self.nodes[key]
     }
 }
 
-impl std::ops::IndexMut<usize> for WaitList {
+impl<P> std::ops::IndexMut<usize> for WaitList<P> {
     #[inline]
-    fn index_mut(&mut self, key: usize) -> &mut Node {
+    fn index_mut(&mut self, key: usize) -> &mut Node<P> {
         &mut self.nodes[key]
     }
 }

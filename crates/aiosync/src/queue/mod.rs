@@ -69,7 +69,7 @@ pub(crate) struct Inner<T> {
     unfinished: usize,
     shutdown: bool,
     /// Tasks in `join`, released together when `unfinished` reaches zero.
-    joiners: WaitList,
+    joiners: WaitList<()>,
 }
 
 impl<T> Queue<T> {
@@ -523,6 +523,7 @@ impl<T> Queue<T> {
 /// they wait on; a joiner that leaves owes nothing (every joiner is released at once).
 impl<T> Waitable for Queue<T> {
     type Locked = Inner<T>;
+    type Payload = ();
 
     #[inline]
     fn wait_lock(&self) -> &Lock<Inner<T>> {
@@ -530,7 +531,7 @@ impl<T> Waitable for Queue<T> {
     }
 
     #[inline]
-    fn list(inner: &mut Inner<T>) -> &mut WaitList {
+    fn list(inner: &mut Inner<T>) -> &mut WaitList<()> {
         &mut inner.joiners
     }
 }

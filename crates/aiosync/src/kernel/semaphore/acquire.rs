@@ -1,7 +1,7 @@
 //! One acquire in progress: [`Acquire`], the state machine, and [`PendingAcquire`], the
 //! owner that withdraws it when dropped.
 
-use super::{Closed, RawSemaphore, ONE, QUEUED};
+use super::{Closed, Permits, RawSemaphore, ONE, QUEUED};
 use crate::kernel::{thread_tag, NodeState, WaitList, Wakers, NIL};
 use crate::sync::{lock, Ordering};
 use std::ops::Deref;
@@ -104,9 +104,9 @@ impl Acquire {
                 // I1: permits handed so far to the old head would be out of reach of the
                 // upgrade, and only the head may hold a part: take them back.
                 sem.reclaim_partial(&mut list);
-                list.push_front(self.n, cx.waker())
+                list.push_front(Permits::wanted(self.n), cx.waker())
             } else {
-                list.push(self.n, cx.waker())
+                list.push(Permits::wanted(self.n), cx.waker())
             };
             if was_empty || self.urgent {
                 // I3: set under the lock, by the push that made the list non-empty.
@@ -147,7 +147,7 @@ impl Acquire {
                 // I7: a woken waiter was served its turn; the head's turn is always now.
                 if node.state == NodeState::Woken || list.head() == Some(key) {
                     // I1: `got` is non-zero only for the head.
-                    let need = node.need - node.got;
+                    let need = node.payload.missing();
                     if sem.take(need) {
                         list.remove(key);
                         self.key = NIL;
@@ -191,13 +191,13 @@ impl Acquire {
     /// some would only starve a large acquire, or a writer).
     ///
     /// These are the only exceptions to FIFO service (I7).
-    fn may_barge(&self, sem: &RawSemaphore, list: &mut WaitList) -> bool {
+    fn may_barge(&self, sem: &RawSemaphore, list: &mut WaitList<Permits>) -> bool {
         if self.urgent || list.is_empty() {
             return true;
         }
         let Some(head) = list.head() else { return true };
         // I1: what the head still lacks.
-        let head_need = list[head].need - list[head].got;
+        let head_need = list[head].payload.missing();
         head_need <= sem.available() && !list.has_thread(thread_tag()) && !list.head_starving()
     }
 
@@ -218,8 +218,9 @@ impl Acquire {
             }
             // I8: a partial grant (I1: it was the head) or a full one (`Granted`) goes
             // back, before the list is served again.
-            if node.got > 0 {
-                sem.state.fetch_add(node.got * ONE, Ordering::AcqRel);
+            let got = node.payload.got;
+            if got > 0 {
+                sem.state.fetch_add(got * ONE, Ordering::AcqRel);
             }
             // Whatever it held goes back, and whoever it held up (a head the free permits
             // did not cover, now gone) may now be served.

@@ -21,7 +21,7 @@ pub const MAX_PERMITS: usize = usize::MAX >> 3;
 ///
 /// Besides the [`WaitList`]'s (I2, I4–I6):
 ///
-/// - **I1: only the head waiter holds a partial grant** (`node.got > 0` while linked).
+/// - **I1: only the head waiter holds a partial grant** (`payload.got > 0` while linked).
 ///   A starving head is handed permits as they come back, before the next waiter gets
 ///   any; an upgrade that queues ahead of it first takes them back. Permits held that
 ///   way are neither free nor a guard's, and are reclaimed from the head only. Prevents
@@ -34,8 +34,8 @@ pub const MAX_PERMITS: usize = usize::MAX >> 3;
 ///   at the first waiter it cannot serve; a newcomer takes free permits past waiters
 ///   only by the rules of `may_barge` (never past its own thread's waiter, a starving
 ///   head, or a head the free permits do not cover).
-/// - **I8: whatever a cancelled acquire was handed goes on.** `cancel` gives its `got`
-///   back and serves the list again, so no permit is lost or leaked.
+/// - **I8: whatever a cancelled acquire was handed goes on.** `cancel` gives its
+///   `payload.got` back and serves the list again, so no permit is lost or leaked.
 ///
 /// # `state`
 ///
@@ -62,7 +62,34 @@ pub(crate) struct RawSemaphore {
     state: AtomicUsize,
     /// Once set, an acquire that finds too few free permits fails instead of waiting.
     closed: AtomicBool,
-    list: Lock<WaitList>,
+    list: Lock<WaitList<Permits>>,
+}
+
+/// What a queued acquire's node carries: how many permits it asks for and how many it
+/// was handed so far.
+///
+/// `got` is non-zero only for the head while linked (I1), and equals `need` once the
+/// node is `Granted`; `cancel` gives it back either way (I8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Permits {
+    /// Permits the acquire asks for.
+    pub(crate) need: usize,
+    /// Permits handed to it so far (taken from `state`, held for it in the node).
+    pub(crate) got: usize,
+}
+
+impl Permits {
+    /// An acquire of `need` permits, handed none yet.
+    #[inline]
+    pub(crate) const fn wanted(need: usize) -> Self {
+        Permits { need, got: 0 }
+    }
+
+    /// How many it still lacks.
+    #[inline]
+    pub(crate) const fn missing(&self) -> usize {
+        self.need - self.got
+    }
 }
 
 /// An acquire refused because the semaphore was closed and too few permits were free.
@@ -276,7 +303,7 @@ impl RawSemaphore {
     pub(crate) fn handed_partially(&self) -> usize {
         let list = lock(&self.list);
         // I1: only the head can hold a part.
-        list.head().map_or(0, |h| list[h].got)
+        list.head().map_or(0, |h| list[h].payload.got)
     }
 
     /// Takes `n` permits ignoring the queue, after taking back a part handed to the head
@@ -301,10 +328,10 @@ impl RawSemaphore {
     }
 
     /// Takes back permits handed to the head so far. Caller must hold the list.
-    fn reclaim_partial(&self, list: &mut WaitList) {
+    fn reclaim_partial(&self, list: &mut WaitList<Permits>) {
         // I1: reclaim from the head only; nobody else holds a part.
         if let Some(h) = list.head() {
-            let got = std::mem::take(&mut list[h].got);
+            let got = std::mem::take(&mut list[h].payload.got);
             if got > 0 {
                 self.state.fetch_add(got * ONE, Ordering::AcqRel);
             }
@@ -316,22 +343,21 @@ impl RawSemaphore {
     /// A starving head (see `FAIR_TIMEOUT`) is handed permits directly, in FIFO order, so
     /// no running thread can take them first. Otherwise the permits stay free and the
     /// waiters they would satisfy, in FIFO order, are woken to come and take them.
-    fn dispatch(&self, list: &mut WaitList, wakers: &mut Wakers) {
+    fn dispatch(&self, list: &mut WaitList<Permits>, wakers: &mut Wakers) {
         let Some(head) = list.head() else { return };
         if list.head_starving() {
             let mut cur = Some(head);
             while let Some(k) = cur {
-                let node = &mut list[k];
-                let got = self.take_up_to(node.need - node.got);
-                node.got += got;
+                let permits = &mut list[k].payload;
+                permits.got += self.take_up_to(permits.missing());
                 // I1, I7: stop at the first waiter not fully served. Everyone before it
                 // was granted and unlinked, so the one left holding a part is the head.
-                if node.got < node.need {
+                if permits.missing() > 0 {
                     break;
                 }
                 cur = list.next_of(k);
-                let need = list[k].need;
-                list.finish(k, NodeState::Granted, need, wakers);
+                // Granted with `got == need`: what `cancel` gives back if it never runs.
+                list.finish(k, NodeState::Granted, wakers);
             }
             // I3: cleared under the lock, by whoever unlinked the last waiter.
             if list.is_empty() {
@@ -356,7 +382,7 @@ impl RawSemaphore {
                         picked = Some(k);
                         break;
                     }
-                    if list[k].need - list[k].got > free {
+                    if list[k].payload.missing() > free {
                         break;
                     }
                     cur = list.next_of(k);
@@ -365,7 +391,7 @@ impl RawSemaphore {
             if let Some(k) = picked {
                 let node = &mut list[k];
                 // I1: not the head, so it holds no part (got == 0) and takes all it needs.
-                let need = node.need - node.got;
+                let need = node.payload.missing();
                 if need <= free {
                     free -= need;
                     // I2: wake a `Waiting` one only.
@@ -386,7 +412,7 @@ impl RawSemaphore {
                     continue;
                 }
                 let node = &mut list[k];
-                let need = node.need - node.got;
+                let need = node.payload.missing();
                 // I7: in FIFO order, as far as the free permits go.
                 if need > free {
                     break;
@@ -425,6 +451,8 @@ impl RawSemaphore {
         // a park/unpark round trip. Once someone queues, spinning could only barge (I7).
         // Under loom every spin is a scheduling point: spinning only multiplies the states.
         const SPINS: u32 = if cfg!(loom) { 0 } else { 10 };
+        // Empty under loom on purpose (see above).
+        #[cfg_attr(loom, allow(clippy::reversed_empty_ranges))]
         for i in 0..SPINS {
             if self.state.load(Ordering::Relaxed) & QUEUED != 0 {
                 break;
