@@ -176,6 +176,39 @@ fn raw_lock_blocking_refuses_a_lock_reserved_for_a_task_of_this_thread() {
     lock.unlock().unwrap();
 }
 
+/// As above, after a starving release *handed* the lock to the task (its node left the
+/// queue, its future has not run yet): still refused, not a hang.
+#[test]
+fn raw_lock_blocking_refuses_a_lock_handed_to_a_task_of_this_thread() {
+    let lock = Arc::new(RawLock::new());
+    let l2 = lock.clone();
+    spawn_bounded(move || assert!(l2.try_lock(&Holder::thread()))).join();
+    let mut queued = Hand::new(lock.lock(task()));
+    queued.pending();
+    // The release wakes the waiter and starts its clock; a thread takes the free lock
+    // first (allowed before the waiter starves) and holds it past the fairness timeout,
+    // so its release hands the lock to the waiter directly.
+    lock.unlock().unwrap();
+    let l3 = lock.clone();
+    spawn_bounded(move || {
+        assert_eq!(
+            l3.lock_blocking(&Holder::thread(), Some(LIMIT), false),
+            Ok(true)
+        );
+        thread::sleep(Duration::from_millis(5));
+        l3.unlock().unwrap();
+    })
+    .join();
+    assert!(lock.is_locked(), "handed to the waiter, not left free");
+    assert!(!lock.has_waiters());
+    assert_eq!(
+        lock.lock_blocking(&Holder::thread(), Some(SHORT), true),
+        Err(LockError::WouldDeadlock)
+    );
+    queued.ready();
+    lock.unlock().unwrap();
+}
+
 #[test]
 fn raw_lock_async_acquire_records_a_holder() {
     let lock = RawLock::new();

@@ -201,6 +201,14 @@ impl<P> WaitList<P> {
         self.threads.iter().any(|&(t, _)| t == tag)
     }
 
+    /// Whether a node of thread `tag` was granted what it waited for and has not taken
+    /// it yet (its future has not run since): a scan of the slab, for slow paths only.
+    pub(crate) fn has_unclaimed_grant_of(&self, tag: u64) -> bool {
+        self.nodes
+            .iter()
+            .any(|(_, n)| n.thread == tag && n.state == NodeState::Granted)
+    }
+
     /// Whether the head waiter has waited long enough that it must be served next.
     ///
     /// Its clock starts the first time a release or a running thread asks. A clock read

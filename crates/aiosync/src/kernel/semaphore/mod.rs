@@ -138,11 +138,12 @@ impl RawSemaphore {
         self.state.load(Ordering::Acquire) & QUEUED != 0
     }
 
-    /// Whether a waiter queued from the OS thread `tag` is in the list (on a thread that
-    /// runs an event loop: one of that loop's tasks, which a blocking wait there could
-    /// never overtake nor let run).
+    /// Whether a waiter queued from the OS thread `tag` is in the list, or was handed
+    /// permits it has not taken yet (on a thread that runs an event loop: one of that
+    /// loop's tasks, which a blocking wait there could never overtake nor let run).
     pub(crate) fn has_waiter_of_thread(&self, tag: u64) -> bool {
-        self.has_waiters() && lock(&self.list).has_thread(tag)
+        let list = lock(&self.list);
+        list.has_thread(tag) || list.has_unclaimed_grant_of(tag)
     }
 
     #[inline]
