@@ -18,6 +18,7 @@ import copy
 import functools
 import gc
 import inspect
+import pickle
 import sys
 import threading
 import time
@@ -144,7 +145,9 @@ async def a_hold(obj):
 
 
 def _closure_box(fn, seen=None):
-    """The _Box a decorated plain function keeps in its closures."""
+    """The _Box a decorated plain function keeps: natively, or in its closures."""
+    if isinstance(getattr(fn, "_locks", None), _sync._Box):
+        return fn._locks
     seen = seen if seen is not None else set()
     for cell in getattr(fn, "__closure__", None) or ():
         value = cell.cell_contents
@@ -1531,3 +1534,121 @@ def test_class_decorator_keeps_the_class_metadata():
     assert K.__module__ == Plain.__module__
     assert K.__wrapped__ is Plain
     assert inspect.signature(K) == inspect.signature(Plain)
+
+
+# -- 6. the calls themselves: results, the coroutine protocol, pickling --------------
+
+
+class Results(Counter):
+    @synchronized
+    async def give(self, value, pause):
+        if pause:
+            await asyncio.sleep(0)
+        return value
+
+    @synchronized
+    async def pause(self):
+        await asyncio.sleep(0)
+        return "paused"
+
+    @synchronized
+    async def kwargs(self, **kw):
+        await asyncio.sleep(0)
+        return kw
+
+
+def test_async_results_come_back_unchanged(arun):
+    obj = Results()
+    values = [None, 0, "x", (), (1, 2), [3], StopIteration(4), ZeroDivisionError()]
+
+    async def main():
+        # The first call (which makes the box) and later ones, returning at once or after
+        # a suspension.
+        for pause in (False, True):
+            for value in values:
+                assert await obj.give(value, pause) is value
+        # `**kwargs` is the caller's at call time, as for any function.
+        kw = {"a": 1}
+        coro = obj.kwargs(**kw)
+        kw["b"] = 2
+        assert await coro == {"a": 1}
+        assert not vars(obj)[_ATTR].locked()
+
+    arun(main())
+
+
+def test_async_calls_are_coroutines_of_one_kind(arun):
+    obj = Results()
+
+    async def main():
+        first, second = obj.give(1, False), obj.give(2, True)  # before and after the box
+        assert type(first) is type(second)
+        for coro in (first, second):
+            assert asyncio.iscoroutine(coro) and inspect.isawaitable(coro)
+            assert coro.__qualname__ == Results.give.__qualname__
+        assert await asyncio.ensure_future(first) == 1 and await second == 2
+        # The coroutine protocol: a first send must be None (and starts nothing), a
+        # finished one is spent, one closed or thrown into before it starts takes nothing.
+        coro = obj.give(3, False)
+        with pytest.raises(TypeError):
+            coro.send(3)
+        assert await coro == 3
+        with pytest.raises(RuntimeError):
+            await coro
+        coro = obj.give(4, False)
+        coro.close()
+        with pytest.raises(ValueError):
+            obj.give(5, False).throw(ValueError("thrown"))
+        assert not vars(obj)[_ATTR].locked()
+
+    arun(main())
+
+
+def test_async_call_closed_while_waiting_or_running_releases(arun):
+    obj = Results()
+
+    async def main():
+        await obj.atouch()  # the box exists: the calls below take it themselves
+        box = vars(obj)[_ATTR]
+        leave, holder = await a_hold(obj)
+        waiting = obj.atouch()
+        assert waiting.send(None) is not None  # waits for the lock: yields a future
+        waiting.close()  # gives up its place
+        leave.set()
+        await asyncio.wait_for(holder, SHORT)
+        running = obj.pause()
+        assert running.send(None) is None  # holds the lock, suspended in the function
+        assert box.locked()
+        running.close()
+        assert not box.locked()
+        assert await asyncio.wait_for(obj.atouch(), SHORT) == "atouched"
+
+    arun(main())
+
+
+def test_decorated_functions_pickle_and_copy_by_reference():
+    for fn in (_f_touch, _coro_touch):
+        assert pickle.loads(pickle.dumps(fn)) is fn
+        assert copy.copy(fn) is fn and copy.deepcopy(fn) is fn
+    assert "_f_touch" in repr(_f_touch)
+
+
+@synchronized
+async def _coro_touch():
+    return "coro"
+
+
+def test_decorating_twice_keeps_the_inner_kind_of_lock():
+    class Twice(Counter):
+        @synchronized(timeout=SHORT)
+        @synchronized
+        def twice(self):
+            return "twice"
+
+    a, b = Twice(), Twice()
+    assert a.twice() == "twice"  # the sync lock is reentrant
+    # Per instance (the inner lock's kind), not per function.
+    leave, holder = hold_in_thread(a.hold)
+    assert_not_excluded(b.twice, leave, holder)
+    leave, holder = hold_in_thread(a.hold)
+    assert assert_excluded(a.twice, leave, holder) == "twice"

@@ -19,6 +19,7 @@ __all__ = [
     "RWLock",
     "_RWLockSide",
     "_ObjectLocks",
+    "_Synchronized",
     "_Ready",
     "_Waiter",
     "_running_loop",
@@ -202,3 +203,21 @@ class _ObjectLocks:
     def leave(self) -> None: ...
     def locked(self) -> bool: ...
     def held_by_current_task(self) -> bool: ...
+
+@final
+class _Synchronized:
+    def __new__(
+        cls,
+        func: Callable[..., Any],
+        fallback: Callable[..., Any],
+        key: str,
+        locks: _ObjectLocks | None = None,
+        is_async: bool = False,
+    ) -> Self: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: Any, owner: Any = None, /) -> Any: ...
+    @staticmethod
+    def _own_box(owner: Any, key: str) -> tuple[bool, Any]: ...
+    @property
+    def _locks(self) -> _ObjectLocks | None: ...
+    def __reduce__(self) -> Any: ...

@@ -7,6 +7,10 @@ per-instance, per-class locks, created lazily and at most once), plus: objects w
 re-enters its own non-reentrant async lock gets `RuntimeError` at once instead of a
 hang, `shared=True` makes sync and async methods exclude each other, and `timeout=`
 raises `TimeoutError`.
+
+A plain `@synchronized` on a function or method (sync, or `async def`) is native
+(`_aiosync._Synchronized`): it takes the same boxes' locks without a Python frame, and
+leaves whatever is out of the ordinary to the Python wrappers below.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
 import threading
+import types
 import weakref
 from typing import Any, Callable, TypeVar, overload
 
@@ -29,6 +35,7 @@ _creating = threading.Lock()
 # RLock) and one task-owned async lock whose re-entry rule (refused, or allowed for
 # `reentrant=True`) is the core's.
 _Box = _aiosync._ObjectLocks
+_own_box = _aiosync._Synchronized._own_box
 
 
 # Owners that refuse new attributes (`__slots__`, builtins) keep their box here, keyed by
@@ -40,19 +47,21 @@ _users: dict[int, int] = {}
 
 def _box_of(owner: Any) -> tuple[_Box, bool]:
     """The owner's box, and whether it is use-counted (must be `_leave`-d)."""
-    d = getattr(owner, "__dict__", None)
-    if d is not None and not isinstance(owner, type):
-        box = d.get(_ATTR)
+    # An instance's box is in its __dict__, read natively so that the dict is not
+    # materialised (which would slow every later attribute access on the instance).
+    has_dict, box = _own_box(owner, _ATTR)
+    if has_dict:
         if box is not None:
             return box, False
         with _creating:
-            box = d.get(_ATTR)
+            _, box = _own_box(owner, _ATTR)
             if box is None:
                 try:
                     object.__setattr__(owner, _ATTR, _Box())
-                    box = d.get(_ATTR)
                 except (AttributeError, TypeError):
-                    box = None
+                    pass
+                else:
+                    _, box = _own_box(owner, _ATTR)
         if box is not None:
             return box, False
     elif isinstance(owner, type):
@@ -192,6 +201,41 @@ def _sync_lock(box: _Box, opts: _Options) -> Any:
     return opts.lock if opts.lock is not None else box.sync
 
 
+def _native(
+    func: Callable[..., Any], fallback: Callable[..., Any], box: _Box | None, is_async: bool
+) -> Callable[..., Any]:
+    """The native form of a plain wrapper: the same locks, taken without a Python frame.
+    It looks up the instance's box itself and leaves every other case (no box yet, no
+    `__dict__`, a class) to `fallback`, the Python wrapper."""
+    if is_async and not _can_mark_coroutine(func):
+        return fallback
+    native = _aiosync._Synchronized(func, fallback, _ATTR, box, is_async)
+    functools.update_wrapper(native, func)
+    if is_async:
+        _mark_coroutine(native, func)
+    return native
+
+
+def _can_mark_coroutine(func: Any) -> bool:
+    """Whether `inspect.iscoroutinefunction` can be made true for a native wrapper: 3.12+
+    mark one, 3.10 and 3.11 take one with a `__code__`, 3.9 only real functions."""
+    if hasattr(inspect, "markcoroutinefunction"):
+        return True
+    code = getattr(func, "__code__", None)
+    return sys.version_info >= (3, 10) and isinstance(code, types.CodeType)
+
+
+def _mark_coroutine(native: Any, func: Any) -> None:
+    """Makes `inspect.iscoroutinefunction(native)` true, as it is for `func`."""
+    if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+        inspect.markcoroutinefunction(native)
+    else:
+        # Before 3.12 only a function-like object (one with a `__code__`) can say it.
+        native.__code__ = func.__code__
+        native.__defaults__ = getattr(func, "__defaults__", None)
+        native.__kwdefaults__ = getattr(func, "__kwdefaults__", None)
+
+
 def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., Any]:
     fn_box = _Box()
     per_object = kind != "function"
@@ -205,13 +249,6 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
         owner = args[0]
         if classmethod_ and not isinstance(owner, type):
             owner = type(owner)
-        else:
-            # The common case first: an instance whose __dict__ already has its box.
-            d = getattr(owner, "__dict__", None)
-            if d is not None and type(d) is dict:
-                box = d.get(_ATTR)
-                if box is not None:
-                    return box, None, False
         box, counted = _box_of(owner)
         return box, owner, counted
 
@@ -241,16 +278,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
 
                 @functools.wraps(func)
                 async def async_method_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                    # Inlined fast path: an instance whose __dict__ holds its box already.
-                    d = getattr(self, "__dict__", None)
-                    box = d.get(_ATTR) if type(d) is dict else None
-                    if box is None:
-                        return await async_wrapper(self, *args, **kwargs)
-                    await box.enter()
-                    try:
-                        return await func(self, *args, **kwargs)
-                    finally:
-                        box.leave()
+                    return await async_wrapper(self, *args, **kwargs)
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -261,9 +289,11 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                     if counted:
                         _leave(owner)
 
-            if per_object and not classmethod_:
-                return async_method_wrapper
-            return async_wrapper
+            if classmethod_:
+                return async_wrapper
+            if per_object:
+                return _native(func, async_method_wrapper, None, True)
+            return _native(func, async_wrapper, fn_box, True)
 
         @functools.wraps(func)
         async def async_wrapper_opts(*args: Any, **kwargs: Any) -> Any:
@@ -285,12 +315,6 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
 
             @functools.wraps(func)
             def method_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-                # Inlined fast path: an instance whose __dict__ holds its box already.
-                d = getattr(self, "__dict__", None)
-                box = d.get(_ATTR) if type(d) is dict else None
-                if box is not None:
-                    with box.sync:
-                        return func(self, *args, **kwargs)
                 box, counted = _box_of(self)
                 try:
                     with box.sync:
@@ -299,7 +323,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                     if counted:
                         _leave(self)
 
-            return method_wrapper
+            return _native(func, method_wrapper, None, False)
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -311,7 +335,9 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                 if counted:
                     _leave(owner)
 
-        return sync_wrapper
+        if per_object:  # a classmethod: the class's box, through the Python path
+            return sync_wrapper
+        return _native(func, sync_wrapper, fn_box, False)
 
     @functools.wraps(func)
     def sync_wrapper_opts(*args: Any, **kwargs: Any) -> Any:
@@ -511,6 +537,9 @@ def _decorate(wrapped: Any, opts: _Options) -> Any:
         return classmethod(_wrap(wrapped.__func__, "classmethod", opts))
     if isinstance(wrapped, type):
         return _ClassProxy(wrapped, opts)
+    if isinstance(wrapped, _aiosync._Synchronized):
+        # Decorated twice: the same kind of lock as the inner one.
+        return _wrap(wrapped, "function" if wrapped._locks is not None else "method", opts)
     if inspect.isfunction(wrapped) or inspect.ismethod(wrapped):
         kind = "method" if inspect.isfunction(wrapped) and _is_method(wrapped) else "function"
         return _wrap(wrapped, kind, opts)

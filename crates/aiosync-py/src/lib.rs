@@ -14,6 +14,7 @@ mod owners;
 mod queue;
 mod rwlock;
 mod semaphore;
+mod synchronized;
 
 #[pymodule]
 fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -30,6 +31,7 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rwlock::RWLock>()?;
     m.add_class::<rwlock::RWSide>()?;
     m.add_class::<object_lock::ObjectLocks>()?;
+    m.add_class::<synchronized::Synchronized>()?;
     m.add_class::<bridge::Ready>()?;
     m.add_function(wrap_pyfunction!(bridge::_running_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_current_task, m)?)?;

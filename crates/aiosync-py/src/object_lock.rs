@@ -27,10 +27,19 @@ pub(crate) struct ObjectLocks {
     task_lock: Arc<RawReentrantLock>,
 }
 
-fn refused(e: LockError) -> PyErr {
+pub(crate) fn refused(e: LockError) -> PyErr {
     match e {
         LockError::Reentered => PyRuntimeError::new_err(REENTERED),
         other => owners::lock_error(other, "synchronized"),
+    }
+}
+
+impl ObjectLocks {
+    pub(crate) fn sync_lock(&self) -> &Py<RLock> {
+        &self.sync
+    }
+    pub(crate) fn task_lock(&self) -> &Arc<RawReentrantLock> {
+        &self.task_lock
     }
 }
 
