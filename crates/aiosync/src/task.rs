@@ -83,6 +83,23 @@ impl OwnerId {
     }
 }
 
+/// Declares whether the calling thread runs one executor (one event loop) whose tasks
+/// should hand locks, permits and items to each other first: a release made on this
+/// thread then wakes the thread's own first waiter before the head of the queue, so
+/// handoffs batch per executor instead of costing a cross-thread wake-up each, until the
+/// head has waited about half a millisecond (then it is served, as always). Among the
+/// thread's own waiters the order stays FIFO. Off by default, and best left off on the
+/// workers of a work-stealing runtime, which it would leave idle. The Python binding
+/// turns it on for asyncio loop threads.
+///
+/// ```
+/// aiosync::task::set_local_handoff(true); // this thread runs a single-threaded executor
+/// # aiosync::task::set_local_handoff(false);
+/// ```
+pub fn set_local_handoff(on: bool) {
+    crate::kernel::set_local_handoff(on);
+}
+
 /// tokio's task id as a number: its `Hash` writes exactly that `u64`.
 #[cfg(feature = "tokio")]
 fn tokio_id(id: tokio::task::Id) -> u64 {

@@ -49,6 +49,9 @@ pub(crate) fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>>
         return Ok(None);
     }
     LAST_LOOP.with(|c| *c.borrow_mut() = Some(lp.clone().unbind()));
+    // This thread runs one event loop: its releases hand over to its own tasks first
+    // (within the core's fairness window), so handoffs batch per loop.
+    aiosync::task::set_local_handoff(true);
     Ok(Some(lp))
 }
 

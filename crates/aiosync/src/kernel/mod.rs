@@ -61,6 +61,25 @@ pub(crate) fn thread_tag() -> u64 {
     })
 }
 
+thread_local! {
+    // Whether this thread runs one executor whose tasks should hand resources to each
+    // other first (see `local_handoff`).
+    static LOCAL_HANDOFF: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether releases made on this thread prefer this thread's own waiters (within the
+/// fairness window): set by a thread that runs a single event loop (the Python binding
+/// does it for asyncio loop threads), off by default.
+#[inline]
+pub(crate) fn local_handoff() -> bool {
+    LOCAL_HANDOFF.with(Cell::get)
+}
+
+/// Sets [`local_handoff`] for the calling thread.
+pub(crate) fn set_local_handoff(on: bool) {
+    LOCAL_HANDOFF.with(|c| c.set(on));
+}
+
 /// Fresh ids for threads and task scopes, from one counter so they never collide.
 pub(crate) fn next_id() -> u64 {
     // Not modelled under loom: ids only need to be unique, never ordered.

@@ -4,7 +4,7 @@ mod acquire;
 
 pub(crate) use acquire::{Acquire, AsRawSemaphore, PendingAcquire};
 
-use super::{block, thread_tag, NodeState, WaitList, Wakers};
+use super::{block, local_handoff, thread_tag, NodeState, WaitList, Wakers};
 use crate::sync::{lock, spin_loop, yield_now, AtomicBool, AtomicUsize, Instant, Lock, Ordering};
 
 /// Set while the wait list is non-empty; every acquire and release then goes through it.
@@ -366,17 +366,19 @@ impl RawSemaphore {
             }
         } else {
             let mut free = self.available();
-            // Batching per thread: while the head does not starve, the first waiter of
-            // the releasing thread (a task of its own event loop) goes first, so one
+            // Batching per thread, where the releasing thread runs one event loop (opted
+            // in: `task::set_local_handoff`): while the head does not starve, the first
+            // waiter of the releasing thread (a task of its own loop) goes first, so one
             // loop's tasks hand the resource on among themselves without a cross-thread
-            // wake-up per release. Among one thread's waiters the order stays FIFO (the
+            // wake-up per release. (Off for work-stealing runtimes, where it would leave
+            // the other workers idle.) Among one thread's waiters the order stays FIFO (the
             // first is picked, and a newcomer never passes a waiter of its own thread);
             // the head's clock keeps running, so it is served within `FAIR_TIMEOUT`.
             // It never passes a waiter the free permits could not serve (a writer while
             // readers hold): that one keeps everybody behind it waiting, as in FIFO.
             let mine = thread_tag();
             let mut picked = None;
-            if list.has_thread(mine) {
+            if local_handoff() && list.has_thread(mine) {
                 let mut cur = Some(head);
                 while let Some(k) = cur {
                     if list[k].thread == mine {
