@@ -1,13 +1,12 @@
 //! Lock and RLock: conversion only. Who may proceed (the holder, re-entry, release by a
 //! non-owner, the blocking wait that could never end) is the core's `aiosync::raw`.
 
-use crate::bridge::{self, blocking_args, mapped, mode, no_loop, ready, ready_none, Mode};
+use crate::bridge::{self, mapped, no_loop, ready, ready_none};
 use crate::owners;
 use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, Reentry};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,13 +86,13 @@ impl Lock {
         blocking: Option<bool>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        match mode(py, blocking.is_some() || timeout.is_some())? {
-            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?),
-            Mode::Blocking => {
-                let (b, t) = blocking_args(blocking, timeout)?;
-                self.acquire_blocking(py, b, t)?.into_py_any(py)
-            }
-        }
+        bridge::contextual_acquire(
+            py,
+            blocking,
+            timeout,
+            |lp, value| self.acquire_async(py, lp, value),
+            |b, t| self.acquire_blocking(py, b, t),
+        )
     }
 
     fn release(&self) -> PyResult<()> {
@@ -234,13 +233,13 @@ impl RLock {
         blocking: Option<bool>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        match mode(py, blocking.is_some() || timeout.is_some())? {
-            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?, false),
-            Mode::Blocking => {
-                let (b, t) = blocking_args(blocking, timeout)?;
-                self.acquire_blocking(py, b, t)?.into_py_any(py)
-            }
-        }
+        bridge::contextual_acquire(
+            py,
+            blocking,
+            timeout,
+            |lp, value| self.acquire_async(py, lp, value, false),
+            |b, t| self.acquire_blocking(py, b, t),
+        )
     }
 
     /// Leaves one level; only the owner may.

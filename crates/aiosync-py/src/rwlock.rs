@@ -1,13 +1,12 @@
 //! RWLock (aiorwlock's surface): conversion only; per-owner holds, reentrancy, downgrade,
 //! the upgrade refusal and the deadlock rule are the core's (`aiosync::raw::RawRwLock`).
 
-use crate::bridge::{self, blocking_args, mapped, mode, ready_none, Mode};
+use crate::bridge::{self, mapped, ready_none};
 use crate::owners;
 use aiosync::raw::{Holder, LockError, RawRwLock, Upgrade};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -147,13 +146,13 @@ impl RWSide {
         blocking: Option<bool>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        match mode(py, blocking.is_some() || timeout.is_some())? {
-            Mode::Async(lp) => self.acquire_async(py, lp, true.into_py_any(py)?),
-            Mode::Blocking => {
-                let (b, t) = blocking_args(blocking, timeout)?;
-                self.acquire_blocking(py, b, t)?.into_py_any(py)
-            }
-        }
+        bridge::contextual_acquire(
+            py,
+            blocking,
+            timeout,
+            |lp, value| self.acquire_async(py, lp, value),
+            |b, t| self.acquire_blocking(py, b, t),
+        )
     }
 
     /// Leaves one level held by the caller (its task, or its thread).

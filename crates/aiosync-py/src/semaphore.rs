@@ -1,12 +1,11 @@
 //! Semaphore and BoundedSemaphore: conversion only (permits, FIFO and the bound are the
 //! core's `aiosync::Semaphore`).
 
-use crate::bridge::{self, blocking_args, mapped, mode, no_loop, ready_none, running_loop, Mode};
+use crate::bridge::{self, mapped, no_loop, ready_none, running_loop};
 use aiosync::Semaphore as CoreSemaphore;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,15 +120,13 @@ impl Semaphore {
         blocking: Option<bool>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        match mode(py, blocking.is_some() || timeout.is_some())? {
-            // Lazy: nothing happens until it is awaited (as an asyncio coroutine), so an
-            // acquire cancelled before it runs cannot leak the lock.
-            Mode::Async(lp) => self.p.acquire_async(py, lp, true.into_py_any(py)?),
-            Mode::Blocking => {
-                let (b, t) = blocking_args(blocking, timeout)?;
-                self.p.acquire_blocking(py, b, t)?.into_py_any(py)
-            }
-        }
+        bridge::contextual_acquire(
+            py,
+            blocking,
+            timeout,
+            |lp, value| self.p.acquire_async(py, lp, value),
+            |b, t| self.p.acquire_blocking(py, b, t),
+        )
     }
 
     /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).

@@ -4,6 +4,7 @@
 use super::event_loop::running_loop;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 use std::time::Duration;
 
 /// A timeout in the threading style: `None` or negative (-1) is no limit.
@@ -50,7 +51,7 @@ pub(crate) fn mode(py: Python<'_>, threading_args: bool) -> PyResult<Mode<'_>> {
 }
 
 /// Validates `acquire(blocking, timeout)` as `threading.Lock` does.
-pub(crate) fn blocking_args(
+fn blocking_args(
     blocking: Option<bool>,
     timeout: Option<f64>,
 ) -> PyResult<(bool, Option<Duration>)> {
@@ -67,4 +68,24 @@ pub(crate) fn blocking_args(
 /// The error of an asyncio-only call made outside a running loop.
 pub(crate) fn no_loop() -> PyErr {
     PyRuntimeError::new_err("no running event loop")
+}
+
+/// `acquire(blocking=None, timeout=None)` as asyncio and threading both spell it: the
+/// asyncio form (`asyncio(lp)`, an awaitable giving True) when no threading-style
+/// argument is given and a loop runs in this thread, else the threading form
+/// (`threading(blocking, timeout)`, a bool) with threading's argument rules.
+pub(crate) fn contextual_acquire(
+    py: Python<'_>,
+    blocking: Option<bool>,
+    timeout: Option<f64>,
+    asyncio: impl FnOnce(Bound<'_, PyAny>, Py<PyAny>) -> PyResult<Py<PyAny>>,
+    threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,
+) -> PyResult<Py<PyAny>> {
+    match mode(py, blocking.is_some() || timeout.is_some())? {
+        Mode::Async(lp) => asyncio(lp, true.into_py_any(py)?),
+        Mode::Blocking => {
+            let (b, t) = blocking_args(blocking, timeout)?;
+            threading(b, t)?.into_py_any(py)
+        }
+    }
 }

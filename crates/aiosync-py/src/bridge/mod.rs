@@ -17,7 +17,7 @@ mod ready;
 mod waiter;
 mod waker;
 
-pub(crate) use args::{blocking_args, mode, no_loop, timeout_arg, wait_timeout_arg, Mode};
+pub(crate) use args::{contextual_acquire, mode, no_loop, timeout_arg, wait_timeout_arg, Mode};
 pub(crate) use blocking::block;
 pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};
 pub(crate) use owned::{mapped, mapped_with, Owned, PyPoll};

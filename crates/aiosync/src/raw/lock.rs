@@ -130,12 +130,8 @@ impl RawLock {
     /// and the lock was taken on this thread: its holder could never run to release it.
     #[inline]
     pub fn check_blocking(&self, holder: &Holder, loop_running: bool) -> Result<(), LockError> {
-        if holder.blocked_by(self.holder.load(Ordering::Relaxed), loop_running)
-            || (loop_running && self.sem.has_waiter_of_thread(holder.thread))
-        {
-            return Err(LockError::WouldDeadlock);
-        }
-        Ok(())
+        let held_here = holder.blocked_by(self.holder.load(Ordering::Relaxed), loop_running);
+        holder.check_blocking(held_here, &self.sem, loop_running)
     }
 
     /// Releases the lock, whoever holds it.

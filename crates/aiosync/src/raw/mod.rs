@@ -50,6 +50,7 @@ pub use reentrant::{RawReentrantLock, RawReentrantLockFuture, Reentry};
 pub use relock::{Relock, RelockState};
 pub use rwlock::{RawRwLock, RawRwLockFuture, Upgrade};
 
+use crate::kernel::semaphore::RawSemaphore;
 use crate::kernel::thread_tag;
 use crate::task::OwnerId;
 use std::fmt;
@@ -113,6 +114,22 @@ impl Holder {
     #[inline]
     pub(crate) fn blocked_by(&self, word: u64, loop_running: bool) -> bool {
         loop_running && word != 0 && word >> 1 == self.thread
+    }
+
+    /// The self-deadlock rule, once for every raw lock: a blocking wait of this holder on
+    /// `sem` could never end if an event loop runs on its thread (`loop_running`) and
+    /// either a hold was taken on this thread (`held_here`) or a task of this thread
+    /// queued for (or was just handed) the lock first.
+    pub(crate) fn check_blocking(
+        &self,
+        held_here: bool,
+        sem: &RawSemaphore,
+        loop_running: bool,
+    ) -> Result<(), LockError> {
+        if loop_running && (held_here || sem.has_waiter_of_thread(self.thread)) {
+            return Err(LockError::WouldDeadlock);
+        }
+        Ok(())
     }
 }
 

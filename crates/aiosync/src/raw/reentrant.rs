@@ -165,12 +165,8 @@ impl RawReentrantLock {
     /// and the holder took the lock on this thread.
     #[inline]
     pub fn check_blocking(&self, holder: &Holder, loop_running: bool) -> Result<(), LockError> {
-        if holder.blocked_by(self.thread.load(Ordering::Relaxed), loop_running)
-            || (loop_running && self.sem.has_waiter_of_thread(holder.thread))
-        {
-            return Err(LockError::WouldDeadlock);
-        }
-        Ok(())
+        let held_here = holder.blocked_by(self.thread.load(Ordering::Relaxed), loop_running);
+        holder.check_blocking(held_here, &self.sem, loop_running)
     }
 
     fn acquire_blocking(&self, holder: &Holder, levels: usize, timeout: Option<Duration>) -> bool {

@@ -223,15 +223,11 @@ impl RawRwLock {
             return Ok(());
         }
         let me = holder.owner().as_u64();
-        let blocked = lock(&self.holds)
+        let held_here = lock(&self.holds)
             .owners
             .iter()
             .any(|(&id, h)| id != me && holder.blocked_by(h.word, loop_running));
-        // A task of this loop queued first: this wait could neither pass it nor let it run.
-        if blocked || self.sem.has_waiter_of_thread(holder.thread) {
-            return Err(LockError::WouldDeadlock);
-        }
-        Ok(())
+        holder.check_blocking(held_here, &self.sem, loop_running)
     }
 
     /// Takes a read hold (or one more read level) if possible at once.
