@@ -266,6 +266,9 @@ fn cancel_before_start_or_after_the_end_does_nothing() {
     assert!(!w.inner().cancel(), "not started: nothing to take back");
     assert!(lock.is_locked(), "nothing was released");
     assert_eq!(cond.waiters(), 0);
+    // Polled anyway: it ends as cancelled, without touching the lock.
+    assert_eq!(w.ready(), Err(RawWaitError::Cancelled));
+    assert!(lock.is_locked());
     drop(w);
     assert!(lock.is_locked());
 

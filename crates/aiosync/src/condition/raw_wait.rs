@@ -193,7 +193,8 @@ pub struct RawWait<'a, L: Relock> {
 impl<L: Relock> RawWait<'_, L> {
     /// Asks the wait to stop. Returns `true` if it must still be polled to completion (it
     /// takes the lock back, then ends with [`RawWaitError::Cancelled`]); `false` if it had
-    /// not started or has finished (nothing is held or released).
+    /// not started (nothing was released; polled anyway, it ends with `Cancelled`) or has
+    /// finished.
     pub fn cancel(&mut self) -> bool {
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Listening(notified, levels) => {
@@ -208,7 +209,12 @@ impl<L: Relock> RawWait<'_, L> {
                 self.cancelled = true;
                 true
             }
-            Phase::Start | Phase::Done => false,
+            Phase::Start => {
+                // Never started: nothing was released; a later poll says so.
+                self.cancelled = true;
+                false
+            }
+            Phase::Done => false,
         }
     }
 }
@@ -258,6 +264,9 @@ impl<L: Relock> Future for RawWait<'_, L> {
                         // Notified, then cancelled: the notification goes to the next one.
                         this.cond.notify(1);
                     }
+                    return Poll::Ready(Err(RawWaitError::Cancelled));
+                }
+                Phase::Done if this.cancelled && !this.notified => {
                     return Poll::Ready(Err(RawWaitError::Cancelled));
                 }
                 Phase::Done => panic!("RawWait polled after completion"),
