@@ -146,21 +146,16 @@ fn wait_for_blocking<L: Relock + Send + Sync>(
 }
 
 impl Condition {
-    /// The holder a wait or notify acts for, or `None` if the caller does not hold the
-    /// lock (a plain lock has no owner: it must merely be locked, as threading's).
-    fn holder(&self, py: Python<'_>, asyncio: bool) -> PyResult<Option<Holder>> {
+    /// The identity a wait or notify acts for: for a plain lock (no owner) the caller;
+    /// for an RLock whichever of the caller's identities owns it (its task, then its
+    /// thread). Whether it may wait or notify is the core's rule (`Relock::is_held_by`).
+    fn holder(&self, py: Python<'_>, asyncio: bool) -> PyResult<Holder> {
         match &self.kind {
-            Kind::Plain(p) => {
-                if !p.lock.is_locked() {
-                    return Ok(None);
-                }
-                Ok(Some(if asyncio {
-                    owners::caller(py)?
-                } else {
-                    owners::thread()
-                }))
+            Kind::Plain(_) if asyncio => owners::caller(py),
+            Kind::Plain(_) => Ok(owners::thread()),
+            Kind::Reentrant(p) => {
+                Ok(owners::owning(py, |o| p.lock.is_owned_by(o))?.unwrap_or_else(owners::thread))
             }
-            Kind::Reentrant(p) => owners::owning(py, |o| p.lock.is_owned_by(o)),
         }
     }
 
@@ -173,7 +168,7 @@ impl Condition {
         // The holder is the caller (as for RLock: `asyncio.wait_for` on 3.11 awaits it in
         // a task of its own). Not held: the awaitable raises when awaited, as asyncio's
         // coroutine does.
-        let holder = self.holder(py, true)?.unwrap_or_else(owners::thread);
+        let holder = self.holder(py, true)?;
         let poll: Box<dyn PyPoll> = match &self.kind {
             Kind::Plain(p) => Box::new(WaitPoll {
                 parts: p.clone(),
@@ -198,13 +193,22 @@ impl Condition {
         predicate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let t = wait_timeout_arg(timeout)?;
-        let holder = self.holder(py, false)?.ok_or_else(|| not_held("wait"))?;
+        let holder = self.holder(py, false)?;
         match (&self.kind, predicate) {
             (Kind::Plain(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
             (Kind::Reentrant(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
             (Kind::Plain(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
             (Kind::Reentrant(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
         }
+    }
+
+    fn notify_n(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        let h = self.holder(py, true)?;
+        let r = match &self.kind {
+            Kind::Plain(p) => p.cond.notify_raw(&*p.lock, &h, n),
+            Kind::Reentrant(p) => p.cond.notify_raw(&*p.lock, &h, n),
+        };
+        r.map(drop).map_err(|_| not_held("notify"))
     }
 
     fn cond(&self) -> &CoreCondition {
@@ -337,20 +341,12 @@ impl Condition {
     /// Wakes up to `n` waiters, oldest first. The lock must be held.
     #[pyo3(signature = (n=1))]
     fn notify(&self, py: Python<'_>, n: i64) -> PyResult<()> {
-        if self.holder(py, true)?.is_none() {
-            return Err(not_held("notify"));
-        }
-        self.cond().notify(usize::try_from(n).unwrap_or(0));
-        Ok(())
+        self.notify_n(py, usize::try_from(n).unwrap_or(0))
     }
 
     /// Wakes every waiter. The lock must be held.
     fn notify_all(&self, py: Python<'_>) -> PyResult<()> {
-        if self.holder(py, true)?.is_none() {
-            return Err(not_held("notify"));
-        }
-        self.cond().notify_all();
-        Ok(())
+        self.notify_n(py, usize::MAX)
     }
 
     /// threading's old spelling of `notify_all`.

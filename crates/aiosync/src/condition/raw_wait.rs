@@ -120,6 +120,33 @@ impl Condition {
         })
     }
 
+    /// Wakes up to `n` waiters, oldest first, if `holder` holds `lock` (the rule of
+    /// Python's conditions: notify only with the lock held). Returns how many it woke.
+    ///
+    /// # Errors
+    /// [`NotOwnerError`] if `holder` does not hold the lock; nobody is woken.
+    ///
+    /// ```
+    /// use aiosync::raw::{Holder, RawLock};
+    /// use aiosync::Condition;
+    /// let (lock, cond) = (RawLock::new(), Condition::new());
+    /// let me = Holder::thread();
+    /// assert!(cond.notify_raw(&lock, &me, 1).is_err());
+    /// assert!(lock.try_lock(&me));
+    /// assert_eq!(cond.notify_raw(&lock, &me, 1), Ok(0));
+    /// ```
+    pub fn notify_raw<L: Relock>(
+        &self,
+        lock: &L,
+        holder: &Holder,
+        n: usize,
+    ) -> Result<usize, NotOwnerError> {
+        if !lock.is_held_by(holder) {
+            return Err(NotOwnerError);
+        }
+        Ok(self.notify(n))
+    }
+
     /// Releases the reentrant mutex (every level its owner holds, as Python's
     /// `threading.Condition` does with an `RLock`), waits for a notification, then takes
     /// every level back.
