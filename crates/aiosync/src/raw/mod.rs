@@ -74,9 +74,11 @@ impl Holder {
     /// ```
     #[inline]
     pub fn thread() -> Holder {
+        // One thread-local read: a thread's owner id is its tag.
+        let thread = thread_tag();
         Holder {
-            owner: OwnerId::current_thread(),
-            thread: thread_tag(),
+            owner: OwnerId::from_raw(thread).expect("thread tags start at 1"),
+            thread,
             task: false,
         }
     }
