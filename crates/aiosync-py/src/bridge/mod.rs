@@ -22,4 +22,4 @@ pub(crate) use blocking::block;
 pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};
 pub(crate) use owned::{mapped, mapped_with, Owned, PyPoll};
 pub(crate) use ready::{ready, ready_none, ready_true, throw_arg, Ready};
-pub(crate) use waiter::{waiter, Waiter};
+pub(crate) use waiter::{chained, waiter, Waiter};

@@ -117,16 +117,19 @@ impl Waiter {
 fn after_cancel(py: Python<'_>, thrown: PyErr, result: PyResult<Py<PyAny>>) -> PyErr {
     match result {
         Ok(_) => thrown,
-        Err(own) => {
-            if !own.value(py).is(thrown.value(py)) {
-                // Best effort: an exception that refuses a context is raised without one.
-                let _ = own
-                    .value(py)
-                    .setattr(intern!(py, "__context__"), thrown.value(py));
-            }
-            own
-        }
+        Err(own) if own.value(py).is(thrown.value(py)) => own,
+        Err(own) => chained(py, own, thrown),
     }
+}
+
+/// `later` raised while `first` propagated: `later` with `first` as its `__context__`,
+/// as Python chains an error raised in a `finally` block.
+pub(crate) fn chained(py: Python<'_>, later: PyErr, first: PyErr) -> PyErr {
+    // Best effort: an exception that refuses a context is raised without one.
+    let _ = later
+        .value(py)
+        .setattr(intern!(py, "__context__"), first.value(py));
+    later
 }
 
 #[pymethods]

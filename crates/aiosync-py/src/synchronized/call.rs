@@ -1,7 +1,6 @@
 //! The coroutine of one call of a synchronized `async def`.
 
-use super::chained;
-use crate::bridge::{self, throw_arg};
+use crate::bridge::{self, chained, throw_arg};
 use crate::object_lock::{self, ObjectLocks};
 use crate::owners;
 use aiosync::raw::Reentry;

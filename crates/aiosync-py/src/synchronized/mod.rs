@@ -4,6 +4,7 @@
 //! boxes of `python/aiosync/_synchronized.py`; anything out of the ordinary (no box yet,
 //! no `__dict__`, a class) goes to that Python path.
 
+use crate::bridge::chained;
 use crate::object_lock::ObjectLocks;
 use crate::owners;
 use aiosync::raw::Reentry;
@@ -168,16 +169,6 @@ fn own_box<'py>(owner: &Bound<'py, PyAny>, key: &Bound<'py, PyString>) -> PyResu
         Err(e) if e.is_instance_of::<PyAttributeError>(py) => Ok(OwnBox::Missing),
         Err(e) => Err(e),
     }
-}
-
-/// `later` raised while `first` propagated: `later` with `first` as its `__context__`,
-/// as Python chains an error raised in a `finally` block.
-fn chained(py: Python<'_>, later: PyErr, first: PyErr) -> PyErr {
-    // Best effort: an exception that refuses a context is raised without one.
-    let _ = later
-        .value(py)
-        .setattr(intern!(py, "__context__"), first.value(py));
-    later
 }
 
 #[pymethods]
