@@ -28,7 +28,7 @@ import weakref
 import aiosync
 import aiosync._synchronized as _sync
 import pytest
-from aiosync import synchronized
+from aiosync import _aiosync, synchronized
 from conftest import DEADLINE, join_all, run_in_loop_thread, run_in_thread, wait_until
 
 GRACE = 0.1  # how long a call that must be kept out gets to (wrongly) get in
@@ -569,7 +569,7 @@ def _race_target(kind):
         return lambda: asyncio.run(o.ainc()), lambda: o.a, box, "async_", o.async_probe
     if kind == "slots":
         s = Slotted()
-        return s.inc, lambda: s.n, lambda: _sync._by_id.get(id(s)), "sync", s.sync_probe
+        return s.inc, lambda: s.n, lambda: _aiosync._registered_box(s), "sync", s.sync_probe
     if kind == "classmethod":
         C = _make_class_locked()
         return C.inc, lambda: C.n, lambda: C.__dict__.get(_ATTR), "sync", C.probe
@@ -1065,14 +1065,14 @@ def quiet_gc():
 
 
 def test_slots_object_gets_a_lock_freed_with_it(arun, quiet_gc):
-    before = len(_sync._by_id)
+    before = _aiosync._box_table_len()[0]
     a, b = Slotted(), Slotted()
     assert not hasattr(a, "__dict__")
     a.inc()
     arun(a.ainc())
     assert (a.n, a.a) == (1, 1)
-    assert len(_sync._by_id) == before + 1
-    box = _sync._by_id[id(a)]
+    assert _aiosync._box_table_len()[0] == before + 1
+    box = _aiosync._registered_box(a)
     assert isinstance(box.sync, aiosync.RLock) and not box.locked()
     # Per instance: the same object is kept out, another is not.
     leave, holder = hold_in_thread(a.hold)
@@ -1084,28 +1084,27 @@ def test_slots_object_gets_a_lock_freed_with_it(arun, quiet_gc):
         assert lock is box.sync
     leave, holder = hold_in_thread(a.hold)
     assert_excluded(functools.partial(_ctx_touch, a), leave, holder)
-    assert len(_sync._by_id) == before + 2
+    assert _aiosync._box_table_len()[0] == before + 2
     # Freed with the object.
-    ref, key_a, key_b = weakref.ref(a), id(a), id(b)
+    ref = weakref.ref(a)
     del a, box, lock, holder, leave
     gc.collect()
     assert ref() is None
-    assert key_a not in _sync._by_id and key_b in _sync._by_id
-    assert len(_sync._by_id) == before + 1
+    assert _aiosync._registered_box(b) is not None
+    assert _aiosync._box_table_len()[0] == before + 1
     del b
     gc.collect()
-    assert key_b not in _sync._by_id
-    assert len(_sync._by_id) == before
+    assert _aiosync._box_table_len()[0] == before
 
 
 def test_objects_without_weakref_or_dict_get_a_lock_while_in_use(arun, quiet_gc):
-    before, users = len(_sync._by_id), len(_sync._users)
+    before_counts = _aiosync._box_table_len()
     s = SlottedNoWeakref()
     with pytest.raises(TypeError):
         weakref.ref(s)
 
     def registered():
-        return id(s) in _sync._by_id
+        return _aiosync._registered_box(s) is not None
 
     # While a call holds the lock its entry exists, and others are kept out.
     leave, holder = hold_in_thread(s.hold)
@@ -1132,7 +1131,7 @@ def test_objects_without_weakref_or_dict_get_a_lock_while_in_use(arun, quiet_gc)
         arun(s.afail())
     # Once no call holds or waits, the entry is gone.
     assert not registered()
-    assert (len(_sync._by_id), len(_sync._users)) == (before, users)
+    assert _aiosync._box_table_len() == before_counts
 
     # Builtin objects that refuse attributes and weak references work as well.
     token = object()
@@ -1144,7 +1143,7 @@ def test_objects_without_weakref_or_dict_get_a_lock_while_in_use(arun, quiet_gc)
 
     leave, holder = hold_in_thread(hold_token)
     assert_excluded(lambda: _ctx_touch(token), leave, holder)
-    assert (len(_sync._by_id), len(_sync._users)) == (before, users)
+    assert _aiosync._box_table_len() == before_counts
 
 
 def test_one_object_from_three_loops_and_two_threads(loop_threads):

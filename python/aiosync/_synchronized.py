@@ -19,92 +19,27 @@ import asyncio
 import functools
 import inspect
 import sys
-import threading
 import types
-import weakref
 from typing import Any, Callable, TypeVar, overload
 
 from . import _aiosync
 from ._aiosync import Lock, RLock
 
 _ATTR = "__aiosync_synchronized__"
-_creating = threading.Lock()
-
 
 # The locks of one owner (function, instance or class), made on first use: `sync` (an
 # RLock) and one task-owned async lock whose re-entry rule (refused, or allowed for
-# `reentrant=True`) is the core's.
+# `reentrant=True`) is the core's. Where an owner keeps its box (its `__dict__`, its
+# class namespace, or a table by id for `__slots__` and builtins) is the extension's.
 _Box = _aiosync._ObjectLocks
-_own_box = _aiosync._Synchronized._own_box
-
-
-# Owners that refuse new attributes (`__slots__`, builtins) keep their box here, keyed by
-# id(): freed with the owner through a weakref finalizer, or, if the owner cannot be
-# weakly referenced either, kept only while some call holds or waits for its lock.
-_by_id: dict[int, _Box] = {}
-_users: dict[int, int] = {}
 
 
 def _box_of(owner: Any) -> tuple[_Box, bool]:
     """The owner's box, and whether it is use-counted (must be `_leave`-d)."""
-    # An instance's box is in its __dict__, read natively so that the dict is not
-    # materialised (which would slow every later attribute access on the instance).
-    has_dict, box = _own_box(owner, _ATTR)
-    if has_dict:
-        if box is not None:
-            return box, False
-        with _creating:
-            _, box = _own_box(owner, _ATTR)
-            if box is None:
-                try:
-                    object.__setattr__(owner, _ATTR, _Box())
-                except (AttributeError, TypeError):
-                    pass
-                else:
-                    _, box = _own_box(owner, _ATTR)
-        if box is not None:
-            return box, False
-    elif isinstance(owner, type):
-        # Looked up in the class's own namespace: a subclass gets its own lock.
-        box = owner.__dict__.get(_ATTR)
-        if box is not None:
-            return box, False
-        with _creating:
-            box = owner.__dict__.get(_ATTR)
-            if box is None:
-                try:
-                    type.__setattr__(owner, _ATTR, _Box())
-                    box = owner.__dict__.get(_ATTR)
-                except (AttributeError, TypeError):
-                    box = None
-        if box is not None:
-            return box, False
-    key = id(owner)
-    with _creating:
-        box = _by_id.get(key)
-        if box is not None:
-            if key in _users:
-                _users[key] += 1
-                return box, True
-            return box, False
-        box = _by_id[key] = _Box()
-        try:
-            weakref.finalize(owner, _by_id.pop, key, None)
-            return box, False
-        except TypeError:
-            _users[key] = 1
-            return box, True
+    return _aiosync._box_of(owner, _ATTR, _Box)
 
 
-def _leave(owner: Any) -> None:
-    key = id(owner)
-    with _creating:
-        n = _users[key] - 1
-        if n:
-            _users[key] = n
-        else:
-            del _users[key]
-            del _by_id[key]
+_leave = _aiosync._leave_box
 
 
 class _Options:

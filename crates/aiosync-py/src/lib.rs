@@ -32,6 +32,10 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rwlock::RWSide>()?;
     m.add_class::<object_lock::ObjectLocks>()?;
     m.add_class::<synchronized::Synchronized>()?;
+    m.add_function(wrap_pyfunction!(synchronized::_box_of, m)?)?;
+    m.add_function(wrap_pyfunction!(synchronized::_leave_box, m)?)?;
+    m.add_function(wrap_pyfunction!(synchronized::_registered_box, m)?)?;
+    m.add_function(wrap_pyfunction!(synchronized::_box_table_len, m)?)?;
     m.add_class::<bridge::Ready>()?;
     m.add_function(wrap_pyfunction!(bridge::_running_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_current_task, m)?)?;

@@ -1,8 +1,8 @@
 //! `synchronized`'s fast path for a plain `@synchronized` (no options) on a sync or
 //! `async def` function or method: [`Synchronized`], the decorated callable, and
 //! [`SynchronizedCall`], the coroutine of one async call. The locks are the `_ObjectLocks`
-//! boxes of `python/aiosync/_synchronized.py`; anything out of the ordinary (no box yet,
-//! no `__dict__`, a class) goes to that Python path.
+//! boxes that [`boxes`] finds or makes; anything out of the ordinary (no box yet, no
+//! `__dict__`, a class) goes to the Python path of `python/aiosync/_synchronized.py`.
 
 use crate::bridge::chained;
 use crate::object_lock::ObjectLocks;
@@ -228,21 +228,6 @@ impl Synchronized {
         Ok(unsafe { Bound::from_owned_ptr_or_err(py, bound) }?.unbind())
     }
 
-    /// `(has_dict, box)`: whether `owner` is an instance with a `__dict__`, and the value
-    /// under `key` in it (`None` if none), read without materialising that dict.
-    #[staticmethod]
-    fn _own_box(
-        owner: &Bound<'_, PyAny>,
-        key: &Bound<'_, PyString>,
-    ) -> PyResult<(bool, Py<PyAny>)> {
-        let py = owner.py();
-        Ok(match own_box(owner, key)? {
-            OwnBox::NoDict => (false, py.None()),
-            OwnBox::Missing => (true, py.None()),
-            OwnBox::Found(b) => (true, b.unbind()),
-        })
-    }
-
     /// The function's own locks (`None` for a method: the instance's).
     #[getter]
     fn _locks(&self, py: Python<'_>) -> Option<Py<ObjectLocks>> {
@@ -275,5 +260,7 @@ extern "C" {
     fn _PyType_Lookup(tp: *mut ffi::PyTypeObject, name: *mut ffi::PyObject) -> *mut ffi::PyObject;
 }
 
+mod boxes;
 mod call;
+pub(crate) use boxes::{_box_of, _box_table_len, _leave_box, _registered_box};
 pub(crate) use call::SynchronizedCall;
