@@ -77,6 +77,13 @@ pub use queue::{Get, Join, Put, Queue, QueueShutDown, TaskDoneError, TryGetError
 pub use reentrant::{
     ReentrantLock, ReentrantLockArc, ReentrantMutex, ReentrantMutexGuard, ReentrantMutexGuardArc,
 };
+pub use rwlock::reentrant::{
+    ReentrantRwLock, ReentrantRwLockFuture, ReentrantRwLockReadGuard, ReentrantRwLockWriteGuard,
+};
+/// The owner-aware read-write lock's parts that name what a future takes.
+pub mod reentrant_rwlock {
+    pub use crate::rwlock::reentrant::{Exclusive, Mode, Shared};
+}
 pub use rwlock::{
     Read, ReadArc, RwLock, RwLockReadGuard, RwLockReadGuardArc, RwLockUpgradableReadGuard,
     RwLockWriteGuard, RwLockWriteGuardArc, UpgradableRead, Upgrade, Write, WriteArc,

@@ -148,6 +148,9 @@ pub enum LockError {
     /// A reader asked for the write lock while the policy refuses upgrades, or while
     /// another reader is already upgrading (both would wait for each other).
     UpgradeRefused,
+    /// An async acquire for "the current task" ran where the task has no identity (see
+    /// [`task::scope`](crate::task::scope)): it could not tell re-entry from contention.
+    NoTaskId,
 }
 
 impl fmt::Display for LockError {
@@ -161,6 +164,7 @@ impl fmt::Display for LockError {
                  would deadlock"
             }
             LockError::UpgradeRefused => "Cannot upgrade RWLock from read to write",
+            LockError::NoTaskId => "the current async task has no identity (see task::scope)",
         })
     }
 }

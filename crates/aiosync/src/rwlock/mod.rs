@@ -320,6 +320,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 
 mod futures;
 mod guards;
+pub(crate) mod reentrant;
 pub use futures::{Read, ReadArc, UpgradableRead, Upgrade, Write, WriteArc};
 pub use guards::{
     RwLockReadGuard, RwLockReadGuardArc, RwLockUpgradableReadGuard, RwLockWriteGuard,
