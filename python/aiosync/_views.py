@@ -12,10 +12,10 @@ class SyncQueueView:
         self._q = q
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        self._q._put_blocking(item, block, timeout)
+        self._q.put_blocking(item, block, timeout)
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        return self._q._get_blocking(block, timeout)
+        return self._q.get_blocking(block, timeout)
 
     def put_nowait(self, item: Any) -> None:
         self._q.put_nowait(item)
@@ -27,7 +27,7 @@ class SyncQueueView:
         self._q.task_done()
 
     def join(self) -> None:
-        self._q._join_blocking()
+        self._q.join_blocking()
 
     def qsize(self) -> int:
         return self._q.qsize()
@@ -57,10 +57,10 @@ class AsyncQueueView:
         self._q = q
 
     def put(self, item: Any) -> Any:
-        return self._q._put_async(item)
+        return self._q.put_async(item)
 
     def get(self) -> Any:
-        return self._q._get_async()
+        return self._q.get_async()
 
     def put_nowait(self, item: Any) -> None:
         self._q.put_nowait(item)
@@ -72,7 +72,7 @@ class AsyncQueueView:
         self._q.task_done()
 
     def join(self) -> Any:
-        return self._q._join_async()
+        return self._q.join_async()
 
     def qsize(self) -> int:
         return self._q.qsize()

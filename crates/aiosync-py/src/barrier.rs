@@ -90,19 +90,20 @@ impl Barrier {
         }
     }
 
-    fn _wait_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    #[pyo3(name = "wait_async")]
+    fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?
             .ok_or_else(|| PyRuntimeError::new_err("no running event loop"))?;
         self.wait_async(py, lp)
     }
 
-    #[pyo3(signature = (timeout=None))]
-    fn _wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+    #[pyo3(name = "wait_blocking", signature = (timeout=None))]
+    fn wait_blocking_py(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         self.wait_blocking(py, timeout.or(self.timeout))
     }
 
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self._wait_async(py)
+        self.wait_async_py(py)
     }
 
     #[pyo3(signature = (*_args))]
@@ -160,12 +161,18 @@ fn done(py: Python<'_>) -> PyResult<Py<PyAny>> {
 impl Barrier {
     fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let Some(action) = &self.action else {
-            return bridge::waiter(py, lp, mapped(self.b.clone(), |b| b.wait(), wait_result));
+            return bridge::waiter(
+                py,
+                lp,
+                Some("Barrier.wait()"),
+                mapped(self.b.clone(), |b| b.wait(), wait_result),
+            );
         };
         let action = action.clone_ref(py);
         bridge::waiter(
             py,
             lp,
+            Some("Barrier.wait()"),
             // The lead is completed (or failed) inside the map, before the future goes.
             mapped(
                 self.b.clone(),

@@ -183,7 +183,7 @@ impl Condition {
                 wait: None,
             }),
         };
-        bridge::waiter(py, lp, poll)
+        bridge::waiter(py, lp, Some("Condition.wait()"), poll)
     }
 
     fn wait_blocking(
@@ -336,6 +336,64 @@ impl Condition {
             Mode::Async(lp) => self.wait_async(py, lp, Some(predicate.unbind())),
             Mode::Blocking => self.wait_blocking(py, timeout, Some(&predicate)),
         }
+    }
+
+    /// The asyncio form of the lock's `acquire()` whatever the caller (the lock's own
+    /// `acquire_async`). Cancel safety: as `acquire`.
+    fn acquire_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .lock
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "acquire_async"))?
+            .unbind())
+    }
+
+    /// The threading form of the lock's `acquire()` whatever the caller.
+    #[pyo3(signature = (blocking=true, timeout=None))]
+    fn acquire_blocking(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .lock
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "acquire_blocking"), (blocking, timeout))?
+            .unbind())
+    }
+
+    /// The asyncio form of `wait()` whatever the caller: an awaitable giving True.
+    ///
+    /// Cancel safety: a cancelled wait still takes the lock back before the cancellation
+    /// is raised, and a notification it was given goes to the next waiter.
+    #[pyo3(name = "wait_async")]
+    fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        bridge::async_form(py, |lp, _| self.wait_async(py, lp, None))
+    }
+
+    /// The threading form of `wait(timeout)` whatever the caller: blocks, returns whether
+    /// it was notified (False on timeout).
+    #[pyo3(name = "wait_blocking", signature = (timeout=None))]
+    fn wait_blocking_py(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        self.wait_blocking(py, timeout, None)
+    }
+
+    /// The asyncio form of `wait_for(predicate)` whatever the caller. Cancel safety: as
+    /// `wait_async`.
+    fn wait_for_async(&self, py: Python<'_>, predicate: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        bridge::async_form(py, |lp, _| self.wait_async(py, lp, Some(predicate)))
+    }
+
+    /// The threading form of `wait_for(predicate, timeout)` whatever the caller.
+    #[pyo3(signature = (predicate, timeout=None))]
+    fn wait_for_blocking(
+        &self,
+        py: Python<'_>,
+        predicate: Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        self.wait_blocking(py, timeout, Some(&predicate))
     }
 
     /// Wakes up to `n` waiters, oldest first. The lock must be held.

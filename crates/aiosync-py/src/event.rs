@@ -1,6 +1,6 @@
 //! Event: conversion only (the flag and its waiters are the core's `aiosync::Event`).
 
-use crate::bridge::{self, mapped, mode, ready_true, wait_timeout_arg, Mode};
+use crate::bridge::{self, mapped, mode, wait_timeout_arg, Mode};
 use aiosync::Event as CoreEvent;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -46,15 +46,16 @@ impl Event {
     }
 
     /// The asyncio form of `wait`, whatever the context.
-    fn _wait_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    #[pyo3(name = "wait_async")]
+    fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?
             .ok_or_else(|| PyRuntimeError::new_err("no running event loop"))?;
         self.wait_async(py, lp)
     }
 
     /// The threading form of `wait`, whatever the context.
-    #[pyo3(signature = (timeout=None))]
-    fn _wait_blocking(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    #[pyo3(name = "wait_blocking", signature = (timeout=None))]
+    fn wait_blocking_py(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         self.wait_blocking(py, timeout)
     }
 
@@ -69,11 +70,13 @@ impl Event {
 impl Event {
     fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if self.ev.is_set() {
-            return Ok(ready_true(py).into_any());
+            let t = true.into_py_any(py)?;
+            return Ok(bridge::ready_once(py, t, "Event.wait()")?.into_any());
         }
         bridge::waiter(
             py,
             lp,
+            Some("Event.wait()"),
             mapped(self.ev.clone(), |e| e.wait(), |py, ()| true.into_py_any(py)),
         )
     }

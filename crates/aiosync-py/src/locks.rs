@@ -40,6 +40,7 @@ impl Lock {
         bridge::waiter(
             py,
             lp,
+            Some("Lock.acquire()"),
             mapped(
                 self.l.clone(),
                 move |l| l.lock(h),
@@ -93,6 +94,28 @@ impl Lock {
             |lp, value| self.acquire_async(py, lp, value),
             |b, t| self.acquire_blocking(py, b, t),
         )
+    }
+
+    /// The asyncio form of `acquire()` whatever the caller: an awaitable giving True, on
+    /// the loop running in this thread (`RuntimeError` without one).
+    ///
+    /// Cancel safety: as `acquire`.
+    #[pyo3(name = "acquire_async")]
+    fn acquire_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        bridge::async_form(py, |lp, value| self.acquire_async(py, lp, value))
+    }
+
+    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
+    /// returns whether it got the lock. A wait that could never end (this thread's running
+    /// loop holds it) raises `RuntimeError`.
+    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    fn acquire_blocking_py(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        bridge::blocking_form(blocking, timeout, |b, t| self.acquire_blocking(py, b, t))
     }
 
     fn release(&self) -> PyResult<()> {
@@ -200,6 +223,7 @@ impl RLock {
         bridge::waiter(
             py,
             lp,
+            Some("RLock.acquire()"),
             mapped(
                 self.m.clone(),
                 move |m| m.lock(h, Reentry::Allow),
@@ -240,6 +264,28 @@ impl RLock {
             |lp, value| self.acquire_async(py, lp, value, false),
             |b, t| self.acquire_blocking(py, b, t),
         )
+    }
+
+    /// The asyncio form of `acquire()` whatever the caller: an awaitable giving True, on
+    /// the loop running in this thread (`RuntimeError` without one).
+    ///
+    /// Cancel safety: as `acquire`.
+    #[pyo3(name = "acquire_async")]
+    fn acquire_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        bridge::async_form(py, |lp, value| self.acquire_async(py, lp, value, false))
+    }
+
+    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
+    /// returns whether it got the lock. A wait that could never end (this thread's running
+    /// loop holds it) raises `RuntimeError`.
+    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    fn acquire_blocking_py(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        bridge::blocking_form(blocking, timeout, |b, t| self.acquire_blocking(py, b, t))
     }
 
     /// Leaves one level; only the owner may.

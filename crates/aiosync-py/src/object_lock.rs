@@ -78,6 +78,7 @@ impl ObjectLocks {
         bridge::waiter(
             py,
             lp,
+            None,
             mapped(
                 self.task_lock.clone(),
                 move |l| l.lock(h, reentry),

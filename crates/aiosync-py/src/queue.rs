@@ -108,7 +108,7 @@ impl Queue {
             },
             self.detach,
         );
-        bridge::waiter(py, lp, p)
+        bridge::waiter(py, lp, Some("Queue.put()"), p)
     }
 
     fn get_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -121,7 +121,7 @@ impl Queue {
             },
             self.detach,
         );
-        bridge::waiter(py, lp, p)
+        bridge::waiter(py, lp, Some("Queue.get()"), p)
     }
 
     fn put_blocking(
@@ -182,7 +182,7 @@ impl Queue {
             |py, ()| Ok(py.None()),
             self.detach,
         );
-        bridge::waiter(py, lp, p)
+        bridge::waiter(py, lp, Some("Queue.join()"), p)
     }
 }
 
@@ -238,18 +238,28 @@ impl Queue {
         self.get_blocking(py, false, None)
     }
 
-    fn _put_async(&self, py: Python<'_>, item: Py<PyAny>) -> PyResult<Py<PyAny>> {
+    /// The asyncio form of `put(item)` whatever the caller.
+    ///
+    /// Cancel safety: a cancelled put inserts nothing; the item stays the caller's.
+    #[pyo3(name = "put_async")]
+    fn put_async_py(&self, py: Python<'_>, item: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let lp = running(py)?;
         self.put_async(py, lp, item)
     }
 
-    fn _get_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    /// The asyncio form of `get()` whatever the caller.
+    ///
+    /// Cancel safety: a cancelled get takes no item; one handed to it goes back to the
+    /// front of the queue.
+    #[pyo3(name = "get_async")]
+    fn get_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = running(py)?;
         self.get_async(py, lp)
     }
 
-    #[pyo3(signature = (item, block=true, timeout=None))]
-    fn _put_blocking(
+    /// The queue.Queue form of `put(item, block, timeout)` whatever the caller.
+    #[pyo3(name = "put_blocking", signature = (item, block=true, timeout=None))]
+    fn put_blocking_py(
         &self,
         py: Python<'_>,
         item: Py<PyAny>,
@@ -259,8 +269,9 @@ impl Queue {
         self.put_blocking(py, item, block, timeout)
     }
 
-    #[pyo3(signature = (block=true, timeout=None))]
-    fn _get_blocking(
+    /// The queue.Queue form of `get(block, timeout)` whatever the caller.
+    #[pyo3(name = "get_blocking", signature = (block=true, timeout=None))]
+    fn get_blocking_py(
         &self,
         py: Python<'_>,
         block: bool,
@@ -280,18 +291,24 @@ impl Queue {
         match mode(py, false)? {
             Mode::Async(lp) => self.join_async(py, lp),
             Mode::Blocking => {
-                self._join_blocking(py)?;
+                self.join_blocking_py(py)?;
                 Ok(py.None())
             }
         }
     }
 
-    fn _join_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    /// The asyncio form of `join()` whatever the caller. Cancel safety: cancelling it
+    /// changes nothing in the queue.
+    #[pyo3(name = "join_async")]
+    fn join_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = running(py)?;
         self.join_async(py, lp)
     }
 
-    fn _join_blocking(&self, py: Python<'_>) -> PyResult<()> {
+    /// The queue.Queue form of `join()` whatever the caller: blocks until every item
+    /// put was marked done.
+    #[pyo3(name = "join_blocking")]
+    fn join_blocking_py(&self, py: Python<'_>) -> PyResult<()> {
         bridge::block(py, self.q.join(), None)?;
         Ok(())
     }

@@ -71,7 +71,12 @@ impl RWSide {
                 move |py, r| r.map(|()| value.clone_ref(py)).map_err(refused),
             )
         };
-        bridge::waiter(py, lp, owners::deferred(owners::caller, start))
+        bridge::waiter(
+            py,
+            lp,
+            Some("RWLock acquire()"),
+            owners::deferred(owners::caller, start),
+        )
     }
 
     fn acquire_blocking(
@@ -153,6 +158,26 @@ impl RWSide {
             |lp, value| self.acquire_async(py, lp, value),
             |b, t| self.acquire_blocking(py, b, t),
         )
+    }
+
+    /// The asyncio form of `acquire()` whatever the caller: an awaitable giving True.
+    ///
+    /// Cancel safety: as `acquire`.
+    #[pyo3(name = "acquire_async")]
+    fn acquire_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        bridge::async_form(py, |lp, value| self.acquire_async(py, lp, value))
+    }
+
+    /// The threading form of `acquire()` whatever the caller: blocks, returns whether it
+    /// got the lock.
+    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    fn acquire_blocking_py(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        bridge::blocking_form(blocking, timeout, |b, t| self.acquire_blocking(py, b, t))
     }
 
     /// Leaves one level held by the caller (its task, or its thread).

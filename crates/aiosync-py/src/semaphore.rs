@@ -41,6 +41,7 @@ impl Permits {
         bridge::waiter(
             py,
             lp,
+            Some("Semaphore.acquire()"),
             mapped(
                 self.clone(),
                 |p| p.sem.acquire(),
@@ -130,6 +131,28 @@ impl Semaphore {
     }
 
     /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
+    /// The asyncio form of `acquire()` whatever the caller: an awaitable giving True, on
+    /// the loop running in this thread (`RuntimeError` without one).
+    ///
+    /// Cancel safety: as `acquire`.
+    #[pyo3(name = "acquire_async")]
+    fn acquire_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        bridge::async_form(py, |lp, value| self.p.acquire_async(py, lp, value))
+    }
+
+    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
+    /// returns whether it got the lock. A wait that could never end (this thread's running
+    /// loop holds it) raises `RuntimeError`.
+    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    fn acquire_blocking_py(
+        &self,
+        py: Python<'_>,
+        blocking: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        bridge::blocking_form(blocking, timeout, |b, t| self.p.acquire_blocking(py, b, t))
+    }
+
     #[pyo3(signature = (n=1))]
     fn release(&self, n: i64) -> PyResult<()> {
         if n < 1 {

@@ -65,6 +65,27 @@ fn blocking_args(
     Ok((blocking, t))
 }
 
+/// `x_async()`: the asyncio form whatever the caller, on the loop running in this thread
+/// (`RuntimeError` without one); `asyncio(lp, True)` makes the awaitable.
+pub(crate) fn async_form(
+    py: Python<'_>,
+    asyncio: impl FnOnce(Bound<'_, PyAny>, Py<PyAny>) -> PyResult<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let lp = running_loop(py)?.ok_or_else(no_loop)?;
+    asyncio(lp, true.into_py_any(py)?)
+}
+
+/// `acquire_blocking(blocking=True, timeout=-1)`: threading's form whatever the caller,
+/// with threading's argument rules.
+pub(crate) fn blocking_form(
+    blocking: bool,
+    timeout: Option<f64>,
+    threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,
+) -> PyResult<bool> {
+    let (b, t) = blocking_args(Some(blocking), timeout)?;
+    threading(b, t)
+}
+
 /// The error of an asyncio-only call made outside a running loop.
 pub(crate) fn no_loop() -> PyErr {
     PyRuntimeError::new_err("no running event loop")

@@ -17,9 +17,12 @@ mod ready;
 mod waiter;
 mod waker;
 
-pub(crate) use args::{contextual_acquire, mode, no_loop, timeout_arg, wait_timeout_arg, Mode};
+pub(crate) use args::{
+    async_form, blocking_form, contextual_acquire, mode, no_loop, timeout_arg, wait_timeout_arg,
+    Mode,
+};
 pub(crate) use blocking::block;
 pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};
 pub(crate) use owned::{mapped, mapped_with, Owned, PyPoll};
-pub(crate) use ready::{ready, ready_none, ready_true, throw_arg, Ready};
+pub(crate) use ready::{ready, ready_none, ready_once, throw_arg, Ready};
 pub(crate) use waiter::{chained, waiter, Waiter};

@@ -1,15 +1,45 @@
 //! An awaitable that is already done: the uncontended fast paths return it instead of
 //! driving a core future.
 
+use super::waiter::never_awaited;
 use pyo3::exceptions::{PyBaseException, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::IntoPyObjectExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// An awaitable that is already done: `await` gives `value` without yielding to the loop.
 #[pyclass(frozen, module = "aiosync._aiosync", name = "_Ready")]
 pub(crate) struct Ready {
     value: Py<PyAny>,
+    /// The call that made it, for the warning given if it is dropped untouched (`None`
+    /// for the shared ones, which never warn).
+    what: Option<&'static str>,
+    touched: AtomicBool,
+}
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        if let (false, Some(what)) = (*self.touched.get_mut(), self.what) {
+            never_awaited(what);
+        }
+    }
+}
+
+/// A ready awaitable of its own, which warns if it is never awaited (the fast path of a
+/// call whose slow path gives a [`Waiter`](super::waiter::Waiter)).
+pub(crate) fn ready_once(
+    py: Python<'_>,
+    value: Py<PyAny>,
+    what: &'static str,
+) -> PyResult<Py<Ready>> {
+    Py::new(
+        py,
+        Ready {
+            value,
+            what: Some(what),
+            touched: AtomicBool::new(false),
+        },
+    )
 }
 
 #[pymethods]
@@ -21,6 +51,9 @@ impl Ready {
         slf
     }
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<()>> {
+        if self.what.is_some() {
+            self.touched.store(true, Ordering::Relaxed);
+        }
         // Finishing with None needs no exception object: "exhausted" is enough.
         if self.value.is_none(py) {
             return Ok(None);
@@ -38,9 +71,12 @@ impl Ready {
         val: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        self.touched.store(true, Ordering::Relaxed);
         Err(throw_arg(typ, val))
     }
-    fn close(&self) {}
+    fn close(&self) {
+        self.touched.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The exception a coroutine's `throw(typ, val, tb)` asks to raise.
@@ -54,14 +90,16 @@ pub(crate) fn throw_arg(typ: Bound<'_, PyAny>, val: Option<Bound<'_, PyAny>>) ->
     }
 }
 
-/// A shared ready awaitable for `True`: an uncontended acquire allocates nothing.
-pub(crate) fn ready_true(py: Python<'_>) -> Py<Ready> {
+/// A shared ready awaitable for `None` (a release, a set event).
+pub(crate) fn ready_none(py: Python<'_>) -> Py<Ready> {
     static R: PyOnceLock<Py<Ready>> = PyOnceLock::new();
     R.get_or_init(py, || {
         Py::new(
             py,
             Ready {
-                value: true.into_py_any(py).expect("bool"),
+                value: py.None(),
+                what: None,
+                touched: AtomicBool::new(true),
             },
         )
         .expect("alloc")
@@ -69,16 +107,14 @@ pub(crate) fn ready_true(py: Python<'_>) -> Py<Ready> {
     .clone_ref(py)
 }
 
-/// A shared ready awaitable for `None` (a release, a set event).
-pub(crate) fn ready_none(py: Python<'_>) -> Py<Ready> {
-    static R: PyOnceLock<Py<Ready>> = PyOnceLock::new();
-    R.get_or_init(py, || {
-        Py::new(py, Ready { value: py.None() }).expect("alloc")
-    })
-    .clone_ref(py)
-}
-
 /// A ready awaitable for any other value.
 pub(crate) fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Py<Ready>> {
-    Py::new(py, Ready { value })
+    Py::new(
+        py,
+        Ready {
+            value,
+            what: None,
+            touched: AtomicBool::new(true),
+        },
+    )
 }

@@ -5,7 +5,7 @@ use super::owned::PyPoll;
 use super::ready::throw_arg;
 use super::waker::LoopWaker;
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::exceptions::{PyRuntimeError, PyRuntimeWarning, PyStopIteration};
 use pyo3::intern;
 use pyo3::prelude::*;
 use std::task::{Context, Poll, Waker};
@@ -16,6 +16,9 @@ struct WaiterState {
     /// The exception of the first `throw` whose `cancel()` asked to finish the operation
     /// first; raised when it completes. `Some` only while `inner` is.
     thrown: Option<PyErr>,
+    /// Whether it was stepped, thrown into or closed: a waiter dropped untouched was never
+    /// awaited.
+    touched: bool,
 }
 
 /// An awaitable that drives a core future from asyncio: each time the future is not
@@ -37,16 +40,26 @@ struct WaiterState {
 pub(crate) struct Waiter {
     event_loop: Py<PyAny>,
     state: Mutex<WaiterState>,
+    /// The call that made it (`"Lock.acquire()"`), named in the `RuntimeWarning` given
+    /// when it is dropped without being awaited; `None`: no warning (`__aenter__`, which
+    /// `async with` always awaits).
+    what: Option<&'static str>,
 }
 
 impl Waiter {
-    pub(crate) fn new(event_loop: Bound<'_, PyAny>, inner: Box<dyn PyPoll>) -> Waiter {
+    pub(crate) fn new(
+        event_loop: Bound<'_, PyAny>,
+        what: Option<&'static str>,
+        inner: Box<dyn PyPoll>,
+    ) -> Waiter {
         Waiter {
             event_loop: event_loop.unbind(),
             state: Mutex::new(WaiterState {
                 inner: Some(inner),
                 thrown: None,
+                touched: false,
             }),
+            what,
         }
     }
 
@@ -54,6 +67,7 @@ impl Waiter {
     /// None (the caller ends the iteration; a value ends it through StopIteration).
     fn step(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let mut st = self.state.lock();
+        st.touched = true;
         let Some(inner) = st.inner.as_mut() else {
             return Err(PyRuntimeError::new_err(
                 "cannot reuse already awaited aiosync waiter",
@@ -103,6 +117,7 @@ impl Waiter {
     fn drop_inner(&self) {
         let (inner, thrown) = {
             let mut st = self.state.lock();
+            st.touched = true;
             (st.inner.take(), st.thrown.take())
         };
         // Outside the state lock: dropping may release the GIL (a detached `Mapped`), and
@@ -188,15 +203,42 @@ impl Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
+        let untouched = !self.state.get_mut().touched;
         self.drop_inner();
+        if let (true, Some(what)) = (untouched, self.what) {
+            never_awaited(what);
+        }
     }
 }
 
-/// Returns an awaitable for `make` on the running loop `lp`.
+/// Warns as Python does for a coroutine that is never awaited: the call made an
+/// awaitable (a loop runs in this thread) and nothing was done.
+pub(crate) fn never_awaited(what: &str) {
+    // Dropped by Python's deallocator, with the GIL held: attaching is free.
+    Python::attach(|py| {
+        let msg = format!(
+            "aiosync {what} was never awaited: with an event loop running in this thread it \
+             returns an awaitable and does nothing until awaited (for a blocking call here, \
+             use the _blocking form)"
+        );
+        let Ok(msg) = std::ffi::CString::new(msg) else {
+            return;
+        };
+        let category = py.get_type::<PyRuntimeWarning>();
+        if let Err(e) = PyErr::warn(py, &category, &msg, 1) {
+            // A filter turned it into an error: nowhere to raise it from a deallocator.
+            e.write_unraisable(py, None);
+        }
+    });
+}
+
+/// Returns an awaitable for `inner` on the running loop `lp`; `what` names the call in
+/// the warning given if it is never awaited (`None`: never warn).
 pub(crate) fn waiter(
     py: Python<'_>,
     lp: Bound<'_, PyAny>,
+    what: Option<&'static str>,
     inner: Box<dyn PyPoll>,
 ) -> PyResult<Py<PyAny>> {
-    Ok(Py::new(py, Waiter::new(lp, inner))?.into_any())
+    Ok(Py::new(py, Waiter::new(lp, what, inner))?.into_any())
 }
