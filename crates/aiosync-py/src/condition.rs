@@ -1,6 +1,7 @@
 //! Condition: conversion only; the wait / release / re-acquire / cancel protocol is the
 //! core's (`aiosync::Condition::wait_raw`).
 
+use crate::bridge::Flag;
 use crate::bridge::{self, mode, wait_timeout_arg, Mode, Owned, PyPoll};
 use crate::locks::{Lock, RLock};
 use crate::owners;
@@ -349,17 +350,20 @@ impl Condition {
     }
 
     /// The threading form of the lock's `acquire()` whatever the caller.
-    #[pyo3(signature = (blocking=true, timeout=None))]
+    #[pyo3(
+        signature = (blocking=Flag(true), timeout=None),
+        text_signature = "($self, blocking=True, timeout=None)"
+    )]
     fn acquire_blocking(
         &self,
         py: Python<'_>,
-        blocking: bool,
+        blocking: Flag,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         Ok(self
             .lock
             .bind(py)
-            .call_method1(pyo3::intern!(py, "acquire_blocking"), (blocking, timeout))?
+            .call_method1(pyo3::intern!(py, "acquire_blocking"), (blocking.0, timeout))?
             .unbind())
     }
 

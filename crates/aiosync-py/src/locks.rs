@@ -2,6 +2,7 @@
 //! non-owner, the blocking wait that could never end) is the core's `aiosync::raw`.
 
 use crate::bridge::{self, mapped, no_loop, ready, ready_none};
+use crate::bridge::{Flag, IntFlag};
 use crate::owners;
 use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, Reentry};
 use pyo3::exceptions::PyRuntimeError;
@@ -84,12 +85,12 @@ impl Lock {
     fn acquire(
         &self,
         py: Python<'_>,
-        blocking: Option<bool>,
+        blocking: Option<IntFlag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         bridge::contextual_acquire(
             py,
-            blocking,
+            blocking.map(Flag::from),
             timeout,
             |lp, value| self.acquire_async(py, lp, value),
             |b, t| self.acquire_blocking(py, b, t),
@@ -108,14 +109,20 @@ impl Lock {
     /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
     /// returns whether it got the lock. A wait that could never end (this thread's running
     /// loop holds it) raises `RuntimeError`.
-    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    #[pyo3(
+        name = "acquire_blocking",
+        signature = (blocking=IntFlag(true), timeout=None),
+        text_signature = "($self, blocking=True, timeout=None)"
+    )]
     fn acquire_blocking_py(
         &self,
         py: Python<'_>,
-        blocking: bool,
+        blocking: IntFlag,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        bridge::blocking_form(blocking, timeout, |b, t| self.acquire_blocking(py, b, t))
+        bridge::blocking_form(blocking.into(), timeout, |b, t| {
+            self.acquire_blocking(py, b, t)
+        })
     }
 
     fn release(&self) -> PyResult<()> {
@@ -254,12 +261,12 @@ impl RLock {
     fn acquire(
         &self,
         py: Python<'_>,
-        blocking: Option<bool>,
+        blocking: Option<IntFlag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         bridge::contextual_acquire(
             py,
-            blocking,
+            blocking.map(Flag::from),
             timeout,
             |lp, value| self.acquire_async(py, lp, value, false),
             |b, t| self.acquire_blocking(py, b, t),
@@ -278,14 +285,20 @@ impl RLock {
     /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
     /// returns whether it got the lock. A wait that could never end (this thread's running
     /// loop holds it) raises `RuntimeError`.
-    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    #[pyo3(
+        name = "acquire_blocking",
+        signature = (blocking=IntFlag(true), timeout=None),
+        text_signature = "($self, blocking=True, timeout=None)"
+    )]
     fn acquire_blocking_py(
         &self,
         py: Python<'_>,
-        blocking: bool,
+        blocking: IntFlag,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        bridge::blocking_form(blocking, timeout, |b, t| self.acquire_blocking(py, b, t))
+        bridge::blocking_form(blocking.into(), timeout, |b, t| {
+            self.acquire_blocking(py, b, t)
+        })
     }
 
     /// Leaves one level; only the owner may.

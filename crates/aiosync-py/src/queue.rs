@@ -1,5 +1,6 @@
 //! Queue, LifoQueue and PriorityQueue: one core queue of Python objects.
 
+use crate::bridge::Flag;
 use crate::bridge::{self, mapped_with, mode, timeout_arg, Mode, PyPoll};
 use crate::errors;
 use aiosync::{Queue as CoreQueue, QueueShutDown, TryGetError, TryPutError};
@@ -204,13 +205,13 @@ impl Queue {
         &self,
         py: Python<'_>,
         item: Py<PyAny>,
-        block: Option<bool>,
+        block: Option<Flag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         match mode(py, block.is_some() || timeout.is_some())? {
             Mode::Async(lp) => self.put_async(py, lp, item),
             Mode::Blocking => {
-                self.put_blocking(py, item, block.unwrap_or(true), timeout)?;
+                self.put_blocking(py, item, block.is_none_or(|b| b.0), timeout)?;
                 Ok(py.None())
             }
         }
@@ -221,12 +222,12 @@ impl Queue {
     fn get(
         &self,
         py: Python<'_>,
-        block: Option<bool>,
+        block: Option<Flag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         match mode(py, block.is_some() || timeout.is_some())? {
             Mode::Async(lp) => self.get_async(py, lp),
-            Mode::Blocking => self.get_blocking(py, block.unwrap_or(true), timeout),
+            Mode::Blocking => self.get_blocking(py, block.is_none_or(|b| b.0), timeout),
         }
     }
 
@@ -258,26 +259,34 @@ impl Queue {
     }
 
     /// The queue.Queue form of `put(item, block, timeout)` whatever the caller.
-    #[pyo3(name = "put_blocking", signature = (item, block=true, timeout=None))]
+    #[pyo3(
+        name = "put_blocking",
+        signature = (item, block=Flag(true), timeout=None),
+        text_signature = "($self, item, block=True, timeout=None)"
+    )]
     fn put_blocking_py(
         &self,
         py: Python<'_>,
         item: Py<PyAny>,
-        block: bool,
+        block: Flag,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        self.put_blocking(py, item, block, timeout)
+        self.put_blocking(py, item, block.0, timeout)
     }
 
     /// The queue.Queue form of `get(block, timeout)` whatever the caller.
-    #[pyo3(name = "get_blocking", signature = (block=true, timeout=None))]
+    #[pyo3(
+        name = "get_blocking",
+        signature = (block=Flag(true), timeout=None),
+        text_signature = "($self, block=True, timeout=None)"
+    )]
     fn get_blocking_py(
         &self,
         py: Python<'_>,
-        block: bool,
+        block: Flag,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        self.get_blocking(py, block, timeout)
+        self.get_blocking(py, block.0, timeout)
     }
 
     /// Marks one item as processed.

@@ -2,6 +2,7 @@
 //! the upgrade refusal and the deadlock rule are the core's (`aiosync::raw::RawRwLock`).
 
 use crate::bridge::{self, mapped, ready_none};
+use crate::bridge::{Flag, IntFlag};
 use crate::owners;
 use aiosync::raw::{Holder, LockError, RawRwLock, Upgrade};
 use pyo3::exceptions::PyRuntimeError;
@@ -148,12 +149,12 @@ impl RWSide {
     fn acquire(
         &self,
         py: Python<'_>,
-        blocking: Option<bool>,
+        blocking: Option<IntFlag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         bridge::contextual_acquire(
             py,
-            blocking,
+            blocking.map(Flag::from),
             timeout,
             |lp, value| self.acquire_async(py, lp, value),
             |b, t| self.acquire_blocking(py, b, t),
@@ -170,14 +171,20 @@ impl RWSide {
 
     /// The threading form of `acquire()` whatever the caller: blocks, returns whether it
     /// got the lock.
-    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    #[pyo3(
+        name = "acquire_blocking",
+        signature = (blocking=IntFlag(true), timeout=None),
+        text_signature = "($self, blocking=True, timeout=None)"
+    )]
     fn acquire_blocking_py(
         &self,
         py: Python<'_>,
-        blocking: bool,
+        blocking: IntFlag,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        bridge::blocking_form(blocking, timeout, |b, t| self.acquire_blocking(py, b, t))
+        bridge::blocking_form(blocking.into(), timeout, |b, t| {
+            self.acquire_blocking(py, b, t)
+        })
     }
 
     /// Leaves one level held by the caller (its task, or its thread).

@@ -1,6 +1,7 @@
 //! Semaphore and BoundedSemaphore: conversion only (permits, FIFO and the bound are the
 //! core's `aiosync::Semaphore`).
 
+use crate::bridge::Flag;
 use crate::bridge::{self, mapped, no_loop, ready_none, running_loop};
 use aiosync::Semaphore as CoreSemaphore;
 use pyo3::exceptions::PyValueError;
@@ -118,7 +119,7 @@ impl Semaphore {
     fn acquire(
         &self,
         py: Python<'_>,
-        blocking: Option<bool>,
+        blocking: Option<Flag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         bridge::contextual_acquire(
@@ -143,11 +144,15 @@ impl Semaphore {
     /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
     /// returns whether it got the lock. A wait that could never end (this thread's running
     /// loop holds it) raises `RuntimeError`.
-    #[pyo3(name = "acquire_blocking", signature = (blocking=true, timeout=None))]
+    #[pyo3(
+        name = "acquire_blocking",
+        signature = (blocking=Flag(true), timeout=None),
+        text_signature = "($self, blocking=True, timeout=None)"
+    )]
     fn acquire_blocking_py(
         &self,
         py: Python<'_>,
-        blocking: bool,
+        blocking: Flag,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
         bridge::blocking_form(blocking, timeout, |b, t| self.p.acquire_blocking(py, b, t))

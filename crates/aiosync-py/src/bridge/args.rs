@@ -2,10 +2,49 @@
 //! asyncio or its threading form.
 
 use super::event_loop::running_loop;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use std::time::Duration;
+
+/// A `blocking` / `block` argument: any object, taken by its truth value, as threading
+/// and queue take it (`acquire(0)`, `put(x, 1)`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flag(pub(crate) bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Flag {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Flag> {
+        obj.is_truthy().map(Flag)
+    }
+}
+
+/// A `blocking` argument of a lock's `acquire`, an integer as `threading.Lock` takes it:
+/// `acquire(0)` is non-blocking, `acquire("x")` a `TypeError`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IntFlag(pub(crate) bool);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for IntFlag {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<IntFlag> {
+        // Through `__index__`: bools and ints, not floats or strings.
+        Ok(IntFlag(obj.extract::<i64>()? != 0))
+    }
+}
+
+impl From<IntFlag> for Flag {
+    fn from(f: IntFlag) -> Flag {
+        Flag(f.0)
+    }
+}
+
+/// The longest timeout threading accepts (`threading.TIMEOUT_MAX` on 64-bit platforms);
+/// a longer one is an `OverflowError`, as there.
+pub(crate) const TIMEOUT_MAX: f64 = 9_223_372_036.0;
+
+fn too_large() -> PyErr {
+    PyOverflowError::new_err("timeout value is too large")
+}
 
 /// A timeout in the threading style: `None` or negative (-1) is no limit.
 pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
@@ -15,6 +54,7 @@ pub(crate) fn timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration>> {
         Some(t) if t < 0.0 || t.is_nan() => Err(PyValueError::new_err(
             "timeout value must be a non-negative number",
         )),
+        Some(t) if t > TIMEOUT_MAX => Err(too_large()),
         Some(t) => Ok(Some(
             Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
         )),
@@ -27,6 +67,7 @@ pub(crate) fn wait_timeout_arg(timeout: Option<f64>) -> PyResult<Option<Duration
     match timeout {
         None => Ok(None),
         Some(t) if t.is_nan() => Err(PyValueError::new_err("timeout must be a number")),
+        Some(t) if t > TIMEOUT_MAX => Err(too_large()),
         Some(t) => Ok(Some(
             Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX),
         )),
@@ -52,10 +93,10 @@ pub(crate) fn mode(py: Python<'_>, threading_args: bool) -> PyResult<Mode<'_>> {
 
 /// Validates `acquire(blocking, timeout)` as `threading.Lock` does.
 fn blocking_args(
-    blocking: Option<bool>,
+    blocking: Option<Flag>,
     timeout: Option<f64>,
 ) -> PyResult<(bool, Option<Duration>)> {
-    let blocking = blocking.unwrap_or(true);
+    let blocking = blocking.is_none_or(|b| b.0);
     let t = timeout_arg(timeout)?;
     if !blocking && t.is_some() {
         return Err(PyValueError::new_err(
@@ -78,7 +119,7 @@ pub(crate) fn async_form(
 /// `acquire_blocking(blocking=True, timeout=-1)`: threading's form whatever the caller,
 /// with threading's argument rules.
 pub(crate) fn blocking_form(
-    blocking: bool,
+    blocking: Flag,
     timeout: Option<f64>,
     threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,
 ) -> PyResult<bool> {
@@ -97,7 +138,7 @@ pub(crate) fn no_loop() -> PyErr {
 /// (`threading(blocking, timeout)`, a bool) with threading's argument rules.
 pub(crate) fn contextual_acquire(
     py: Python<'_>,
-    blocking: Option<bool>,
+    blocking: Option<Flag>,
     timeout: Option<f64>,
     asyncio: impl FnOnce(Bound<'_, PyAny>, Py<PyAny>) -> PyResult<Py<PyAny>>,
     threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,

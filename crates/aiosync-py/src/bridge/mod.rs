@@ -19,7 +19,7 @@ mod waker;
 
 pub(crate) use args::{
     async_form, blocking_form, contextual_acquire, mode, no_loop, timeout_arg, wait_timeout_arg,
-    Mode,
+    Flag, IntFlag, Mode,
 };
 pub(crate) use blocking::block;
 pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};
