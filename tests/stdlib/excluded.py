@@ -1,0 +1,108 @@
+"""Tests of the CPython suites that `test_stdlib_suites.py` skips, with the reason.
+
+Keys are `<generated class>::<test method>`, as in the pytest node id. Only tests that fail
+because they read or write private attributes (`_waiters`, `_count`, `_format`, `_loop`,
+`_lock`, ...) or exercise CPython internals with no public meaning belong here; a test that
+fails for a behavioural reason must stay in, so that the failure is seen (several repr
+tests also poke `_waiters` later on, but fail on the public repr format first, so they
+stay). Tests that touch a private name aiosync does provide (`RLock._is_owned`,
+`RLock._release_save`, `Semaphore._value`) and pass are not listed. A key that names no
+generated test is an error at collection, so stale entries do not linger.
+"""
+
+from __future__ import annotations
+
+_WAITERS = "reads the private `_waiters` deque of asyncio's implementation"
+
+EXCLUDED: dict[str, str] = {
+    # test.lock_tests
+    "ThreadingLockTests::test_at_fork_reinit": "calls the private `_at_fork_reinit()` hook",
+    "ThreadingRLockTests::test_recursion_count": "calls the private `_recursion_count()`",
+    "ThreadingConditionAsRLockTests::test_recursion_count": (
+        "calls the private `_recursion_count()` (test_threading.py skips it for Condition too)"
+    ),
+    "ThreadingConditionAsRLockTests::test__is_owned": "calls the private `_is_owned()`",
+    "ThreadingConditionAsRLockTests::test_release_save_unacquired": (
+        "calls the private `_release_save()`"
+    ),
+    "ThreadingEventTests::test_at_fork_reinit": (
+        "reads the private `_cond` and calls the private `_at_fork_reinit()`"
+    ),
+    # test.test_asyncio.test_locks
+    "AsyncioLockTests::test_acquire_cancel": _WAITERS,
+    "AsyncioLockTests::test_cancel_race": _WAITERS,
+    "AsyncioLockTests::test_finished_waiter_cancelled": _WAITERS,
+    "AsyncioEventTests::test_clear_with_waiters": _WAITERS,
+    "AsyncioEventTests::test_wait_cancel": _WAITERS,
+    "AsyncioConditionTests::test_wait_cancel": _WAITERS,
+    "AsyncioConditionTests::test_explicit_lock": "reads the private `Condition._lock`",
+    "AsyncioConditionTests::test_ambiguous_loops": (
+        "sets the private `_loop` to test asyncio's loop binding, which aiosync does not have"
+    ),
+    "AsyncioSemaphoreTests::test_acquire": _WAITERS,
+    "AsyncioSemaphoreTests::test_acquire_cancel": _WAITERS,
+    "AsyncioBarrierTests::test_reset_barrier_when_tasks_half_draining": (
+        "reads the private `Barrier._count` to decide when to reset"
+    ),
+    # test.test_asyncio.test_queues
+    "AsyncioQueueGetTests::test_get_with_putters": (
+        "appends a future to the private `_putters` deque"
+    ),
+    "AsyncioQueueGetTests::test_cancelled_getters_not_being_held_in_self_getters": (
+        "reads the private `_getters` deque"
+    ),
+    "AsyncioQueuePutTests::test_cancelled_puts_not_being_held_in_self_putters": (
+        "reads the private `_putters` deque"
+    ),
+    "AsyncioQueueJoinTests::test_format": "calls the private `_format()`",
+    "AsyncioLifoQueueJoinTests::test_format": "calls the private `_format()`",
+    "AsyncioPriorityQueueJoinTests::test_format": "calls the private `_format()`",
+}
+
+
+# Behavioural differences not fixed yet: run as expected failures (a hang ends at a short
+# timeout), so that a fix shows as an unexpected success until its entry goes.
+_REPR = "repr differs from the standard library's"
+_CONDITION = "Condition()'s default lock is not reentrant (nor weakly referenceable)"
+_BARRIER = "Barrier reset/abort act when called, not when awaited; repr lacks its state"
+_MESSAGE = "error messages name aiosync._aiosync.X (or __new__) where asyncio names X"
+
+TO_FIX: dict[str, str] = {
+    "ThreadingLockTests::test_locked_repr": _REPR,
+    "ThreadingLockTests::test_repr": _REPR,
+    "ThreadingRLockTests::test_locked_repr": _REPR,
+    "ThreadingRLockTests::test_repr": _REPR,
+    "ThreadingConditionAsRLockTests::test_different_thread": _CONDITION,
+    "ThreadingConditionAsRLockTests::test_locked_repr": _REPR,
+    "ThreadingConditionAsRLockTests::test_reacquire": _CONDITION,
+    "ThreadingConditionAsRLockTests::test_release_unacquired": _CONDITION,
+    "ThreadingConditionAsRLockTests::test_repr": _REPR,
+    "ThreadingConditionAsRLockTests::test_weakref_deleted": _CONDITION,
+    "ThreadingConditionAsRLockTests::test_weakref_exists": _CONDITION,
+    "ThreadingEventTests::test_repr": _REPR,
+    "ThreadingConditionTests::test_acquire": _CONDITION,
+    "ThreadingSemaphoreTests::test_repr": _REPR,
+    "ThreadingBoundedSemaphoreTests::test_repr": _REPR,
+    "ThreadingBarrierTests::test_repr": _REPR,
+    "QueueModuleQueueTest::test_shrinking_queue": "maxsize not writable",
+    "QueueModuleLifoQueueTest::test_shrinking_queue": "maxsize not writable",
+    "QueueModulePriorityQueueTest::test_shrinking_queue": "maxsize not writable",
+    "QueueModuleFailingQueueTest::test_failing_queue": "subclass __init__ and hooks",
+    "AsyncioBarrierTests::test_barrier": _BARRIER,
+    "AsyncioBarrierTests::test_draining_state": _BARRIER,
+    "AsyncioBarrierTests::test_filling_task_by_task": _BARRIER,
+    "AsyncioBarrierTests::test_repr": _REPR,
+    "AsyncioBarrierTests::test_reset_barrier_while_tasks_waiting_and_waiting_again": _BARRIER,
+    "AsyncioConditionTests::test_repr": _REPR,
+    "AsyncioEventTests::test_repr": _REPR,
+    "AsyncioLockTests::test_lock": _MESSAGE,
+    "AsyncioLockTests::test_lock_by_with_statement": _MESSAGE,
+    "AsyncioLockTests::test_lock_doesnt_accept_loop_parameter": _MESSAGE,
+    "AsyncioLockTests::test_repr": _REPR,
+    "AsyncioSemaphoreTests::test_repr": _REPR,
+    "AsyncioSemaphoreTests::test_semaphore": _MESSAGE,
+    "AsyncioQueueBasicTests::test_generic_alias": "Queue[int] not subscriptable",
+    "AsyncioQueueBasicTests::test_repr": _REPR,
+    "AsyncioQueueBasicTests::test_str": _REPR,
+    "AsyncioQueuePutTests::test_float_maxsize": "float maxsize refused",
+}
