@@ -222,3 +222,26 @@ def test_a_never_awaited_warning_turned_into_an_error_is_reported_not_raised(mon
     asyncio.run(main())
     assert seen == [RuntimeWarning]
     assert not lock.locked()
+
+
+def test_testing_an_awaitable_for_truth_warns_at_once():
+    """`if lock.acquire():` in sync code on a loop's thread: the awaitable is true, so it
+    warns there (and, unawaited, again when dropped)."""
+    lock = aiosync.Lock()
+
+    async def main():
+        with _never_awaited(r"Lock\.acquire\(\)"):
+            with pytest.warns(RuntimeWarning, match="always true"):
+                pending = lock.acquire()
+                assert pending
+            del pending
+            gc.collect()
+        assert not lock.locked()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pending = lock.acquire_async()
+            with pytest.raises(RuntimeWarning):
+                bool(pending)
+            pending.close()  # closed: no second warning
+
+    asyncio.run(main())

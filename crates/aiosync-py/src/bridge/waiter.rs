@@ -199,6 +199,19 @@ impl Waiter {
     fn close(&self) {
         self.drop_inner();
     }
+    /// An awaitable is always true, so `if lock.acquire():` in sync code on a loop's
+    /// thread would go on as if it held the lock: warn where it happens.
+    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
+        if let Some(what) = self.what {
+            let msg = format!(
+                "aiosync {what} returned an awaitable, which is always true: await it, or \
+                 use the _blocking form for a blocking call"
+            );
+            let msg = std::ffi::CString::new(msg).unwrap_or_default();
+            PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &msg, 1)?;
+        }
+        Ok(true)
+    }
 }
 
 impl Drop for Waiter {
@@ -214,19 +227,24 @@ impl Drop for Waiter {
 /// Warns as Python does for a coroutine that is never awaited: the call made an
 /// awaitable (a loop runs in this thread) and nothing was done.
 pub(crate) fn never_awaited(what: &str) {
-    // Dropped by Python's deallocator, with the GIL held: attaching is free.
+    runtime_warning(&format!(
+        "aiosync {what} was never awaited: with an event loop running in this thread it \
+         returns an awaitable and does nothing until awaited (for a blocking call here, \
+         use the _blocking form)"
+    ));
+}
+
+/// A `RuntimeWarning` from a deallocator; one that a filter turns into an error is
+/// reported as unraisable (nothing can raise there).
+fn runtime_warning(msg: &str) {
+    // Called by Python's deallocator, with the GIL held: attaching is free.
     Python::attach(|py| {
-        let msg = format!(
-            "aiosync {what} was never awaited: with an event loop running in this thread it \
-             returns an awaitable and does nothing until awaited (for a blocking call here, \
-             use the _blocking form)"
-        );
         let Ok(msg) = std::ffi::CString::new(msg) else {
             return;
         };
         let category = py.get_type::<PyRuntimeWarning>();
         if let Err(e) = PyErr::warn(py, &category, &msg, 1) {
-            // A filter turned it into an error: nowhere to raise it from a deallocator.
+            // A filter turned it into an error: nowhere to raise it from here.
             e.write_unraisable(py, None);
         }
     });
