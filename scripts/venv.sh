@@ -7,4 +7,15 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2.3" "mypy>=1.18" "ruff>=0.6" "typing_extensions>=4.15"
+.venv/bin/python -m pip install -q "pytest-asyncio==1.5.0"
+# synchronicity's own test suite (from its source distribution), which the tests run
+# against aiosync.Synchronizer: a download failure stops here, loudly.
+if [ ! -d .venv/suites/synchronicity/test ]; then
+  rm -rf .venv/suites/tmp && mkdir -p .venv/suites/tmp
+  .venv/bin/python -m pip download -q --no-deps --no-binary :all: \
+    "synchronicity==0.12.2" -d .venv/suites/tmp
+  tar -xzf .venv/suites/tmp/synchronicity-0.12.2.tar.gz -C .venv/suites/tmp
+  mv .venv/suites/tmp/synchronicity-0.12.2 .venv/suites/synchronicity
+  rm -rf .venv/suites/tmp
+fi
 .venv/bin/maturin develop --release -q

@@ -21,6 +21,9 @@ from ._aiosync import (
 )
 from ._errors import BrokenBarrierError, QueueEmpty, QueueFull, QueueShutDown
 from ._synchronized import synchronized
+from ._synchronizer import ClosedError as SynchronizerClosedError
+from ._synchronizer import DeadlockError as SynchronizerDeadlockError
+from ._synchronizer import Synchronizer, SynchronizerError, classproperty
 from ._views import AsyncQueueView, SyncQueueView
 
 
@@ -67,5 +70,10 @@ __all__ = [
     "RWLock",
     "Semaphore",
     "SyncQueueView",
+    "Synchronizer",
+    "SynchronizerClosedError",
+    "SynchronizerDeadlockError",
+    "SynchronizerError",
+    "classproperty",
     "synchronized",
 ]

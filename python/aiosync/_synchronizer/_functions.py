@@ -1,0 +1,230 @@
+"""Wrappers for callables: a blocking function with an `.aio` coroutine function beside
+it, for coroutine functions, async generator functions and plain functions whose result
+is an awaitable, an async iterator or an async context manager."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._runtime import HIDE, ClosedError
+
+if TYPE_CHECKING:
+    from . import Synchronizer
+
+NOWRAP = "_aiosync_nowrap"
+NO_INPUT = "_aiosync_no_input_translation"
+NO_OUTPUT = "_aiosync_no_output_translation"
+
+
+# A generator's steps are started inside the loop (not just awaited there): its first
+# step registers it with that loop, which finalizes it when the loop is closed.
+async def _anext(agen: Any) -> Any:
+    return await agen.__anext__()
+
+
+async def _asend(agen: Any, value: Any) -> Any:
+    return await agen.asend(value)
+
+
+async def _athrow(agen: Any, exc: BaseException) -> Any:
+    return await agen.athrow(exc)
+
+
+async def _aclose(agen: Any) -> Any:
+    return await agen.aclose()
+
+
+class Translation:
+    """Whether a callable's arguments and results go through the translation."""
+
+    __slots__ = ("inp", "out")
+
+    def __init__(self, f: Any) -> None:
+        self.inp = getattr(f, NO_INPUT, True)
+        self.out = getattr(f, NO_OUTPUT, True)
+
+
+def run_generator_blocking(s: Synchronizer, agen: Any, out: bool) -> Iterator[Any]:
+    """A generator driving the async generator `agen` on the synchronizer's loop; leaving
+    it early (break, close, garbage) closes `agen` there."""
+    rt = s._runtime
+    try:
+        sent = None
+        while True:
+            try:
+                if sent is None:
+                    value = rt.run_blocking(_anext(agen))
+                else:
+                    value = rt.run_blocking(_asend(agen, s._translate_in(sent)))
+            except StopAsyncIteration:
+                return
+            try:
+                sent = yield s._translate_out(value) if out else value
+            except GeneratorExit:
+                raise
+            except BaseException as e:  # gen.throw(): into the async generator
+                try:
+                    value = rt.run_blocking(_athrow(agen, e))
+                except StopAsyncIteration:
+                    return
+                sent = yield s._translate_out(value) if out else value
+    finally:
+        if not rt.closed:
+            rt.run_blocking(_aclose(agen))
+
+
+async def run_generator_async(s: Synchronizer, agen: Any, out: bool) -> AsyncIterator[Any]:
+    """An async generator driving `agen` on the synchronizer's loop for another loop."""
+    rt = s._runtime
+    try:
+        while True:
+            try:
+                value = await rt.run_async(_anext(agen))
+            except StopAsyncIteration:
+                return
+            yield s._translate_out(value) if out else value
+    finally:
+        if not rt.closed:
+            await rt.run_async(_aclose(agen))
+
+
+def _is_async_cm(obj: Any) -> bool:
+    return (
+        hasattr(obj, "__aenter__") and hasattr(obj, "__aexit__") and not hasattr(obj, "__enter__")
+    )
+
+
+class ContextManager:
+    """An async context manager made usable with `with` (on the synchronizer's loop) and
+    with `async with` from any loop."""
+
+    __slots__ = ("_s", "_cm", "_out")
+
+    def __init__(self, s: Synchronizer, cm: Any, out: bool) -> None:
+        self._s, self._cm, self._out = s, cm, out
+
+    def __enter__(self) -> Any:
+        with HIDE:
+            value = self._s._runtime.run_blocking(self._cm.__aenter__())
+        return self._s._translate_out(value) if self._out else value
+
+    def __exit__(self, *exc: Any) -> Any:
+        with HIDE:
+            return self._s._runtime.run_blocking(self._cm.__aexit__(*exc))
+
+    async def __aenter__(self) -> Any:
+        with HIDE:
+            value = await self._s._runtime.run_async(self._cm.__aenter__())
+        return self._s._translate_out(value) if self._out else value
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        with HIDE:
+            return await self._s._runtime.run_async(self._cm.__aexit__(*exc))
+
+
+def convert_result(s: Synchronizer, res: Any, out: bool, future: bool) -> Any:
+    """What a blocking call gives for the implementation's result `res`."""
+    if inspect.isasyncgen(res) or (
+        hasattr(res, "__anext__") and hasattr(res, "__aiter__") and not inspect.isawaitable(res)
+    ):
+        return run_generator_blocking(s, res, out)
+    if inspect.isawaitable(res):
+        post = s._translate_out if out else None
+        if future:
+            return submit_future(s, res, post)
+        with HIDE:
+            return s._runtime.run_blocking(res, post)
+    if _is_async_cm(res):
+        return ContextManager(s, res, out)
+    return s._translate_out(res) if out else res
+
+
+def submit_future(
+    s: Synchronizer, aw: Any, post: Callable[[Any], Any] | None
+) -> concurrent.futures.Future[Any]:
+    """`_future=True`: the call's outcome as a `concurrent.futures.Future`, resolved from
+    the loop thread when the task ends (no thread per call)."""
+    fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    call = s._runtime.submit(aw, post)
+    # Scheduled after the call's start: its task exists by then (or it was never made).
+    s._runtime.loop().call_soon_threadsafe(_resolve_when_done, call, fut)
+    return fut
+
+
+def _resolve_when_done(call: Any, fut: concurrent.futures.Future[Any]) -> None:
+    task = call.task
+    if task is None:
+        fut.cancel()
+        return
+
+    def done(t: Any) -> None:
+        if t.cancelled():
+            fut.cancel()
+        elif t.exception() is not None:
+            fut.set_exception(t.exception())
+        else:
+            fut.set_result(t.result())
+
+    task.add_done_callback(done)
+
+
+def wrap_function(
+    s: Synchronizer, f: Callable[..., Any], name: str | None, target_module: str | None
+) -> Callable[..., Any]:
+    """The blocking form of `f`, with `.aio` its async form on the synchronizer's loop."""
+    tr = Translation(f)
+    is_agen = inspect.isasyncgenfunction(f)
+
+    def blocking(*args: Any, _future: bool = False, **kwargs: Any) -> Any:
+        if s._runtime.closed:
+            raise ClosedError("this Synchronizer is closed")
+        if tr.inp:
+            args, kwargs = s._translate_in(args), s._translate_in(kwargs)
+        with HIDE:
+            return convert_result(s, f(*args, **kwargs), tr.out, _future)
+
+    if is_agen:
+
+        async def aio_gen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            if tr.inp:
+                args, kwargs = s._translate_in(args), s._translate_in(kwargs)
+            async for v in run_generator_async(s, f(*args, **kwargs), tr.out):
+                yield v
+
+        aio: Callable[..., Any] = aio_gen
+    else:
+
+        async def aio_call(*args: Any, **kwargs: Any) -> Any:
+            if s._runtime.closed:
+                raise ClosedError("this Synchronizer is closed")
+            if tr.inp:
+                args, kwargs = s._translate_in(args), s._translate_in(kwargs)
+            with HIDE:
+                res = f(*args, **kwargs)
+                if inspect.isawaitable(res):
+                    value = await s._runtime.run_async(res)
+                    return s._translate_out(value) if tr.out else value
+                if inspect.isasyncgen(res):
+                    raise TypeError("use `async for` over the .aio form of a generator")
+                if _is_async_cm(res):
+                    return ContextManager(s, res, tr.out)
+                return s._translate_out(res) if tr.out else res
+
+        aio = aio_call
+    base = name or getattr(f, "__name__", "f")
+    pairs: list[tuple[Any, str]] = [(blocking, name or f"blocking_{base}"), (aio, f"aio_{base}")]
+    for w, wname in pairs:
+        functools.update_wrapper(w, f)
+        w.__name__ = wname
+        w.__qualname__ = wname if name else getattr(f, "__qualname__", wname)
+        if target_module is not None:
+            w.__module__ = target_module
+        del w.__wrapped__
+    blocking.aio = aio  # type: ignore[attr-defined]
+    s._mark(blocking, f)
+    s._mark(aio, f)
+    return blocking

@@ -1,0 +1,382 @@
+"""The synchronizer's event loop thread, and how calls cross to it and back.
+
+A call made from another thread or another loop starts a task on the synchronizer's loop
+and waits for it on an `aiosync.Event`: blocking waits release the GIL and let Ctrl-C
+through, asyncio waits are woken on their own loop — no `concurrent.futures` per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Literal
+
+from .._aiosync import Event
+
+# Files whose frames are dropped from the tracebacks of exceptions that crossed over.
+_HIDDEN_DIRS = (
+    os.path.dirname(os.path.abspath(__file__)),
+    os.path.dirname(os.path.abspath(asyncio.__file__)),
+)
+
+
+class SynchronizerError(RuntimeError):
+    """A misuse of a synchronizer that would deadlock or can no longer work."""
+
+
+class DeadlockError(SynchronizerError):
+    """A blocking call made where it could never finish: on the synchronizer's own loop
+    thread, or in a cycle of synchronizers blocking on each other."""
+
+
+class ClosedError(SynchronizerError):
+    """A call on a synchronizer after `close()`."""
+
+
+def _hidden(tb: TracebackType) -> bool:
+    name = tb.tb_frame.f_code.co_filename
+    return name.startswith(_HIDDEN_DIRS)
+
+
+def clean_traceback(tb: TracebackType | None) -> TracebackType | None:
+    """`tb` without the frames of this package and of asyncio (the user's frames only)."""
+    frames = []
+    while tb is not None:
+        if not _hidden(tb):
+            frames.append(tb)
+        tb = tb.tb_next
+    out = None
+    for t in reversed(frames):
+        out = TracebackType(out, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return out
+
+
+class HideFrames:
+    """`with HideFrames():` around the code that re-raises a user's exception: on the way
+    out its traceback loses this package's and asyncio's frames."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if exc is not None and not isinstance(exc, (KeyboardInterrupt, SynchronizerError)):
+            exc.__traceback__ = clean_traceback(exc.__traceback__)
+        return False
+
+
+HIDE = HideFrames()
+
+# Which synchronizer's loop runs on this thread, and which one this thread is blocked on
+# (for the cycle check).
+_local = threading.local()
+_blocked_on: dict[int, Any] = {}  # thread id -> Runtime it waits for
+_blocked_lock = threading.Lock()
+
+
+class _Carried(Exception):
+    """Carries a `KeyboardInterrupt` or `SystemExit` raised by a task out of it: raised
+    as such inside the loop it would stop the loop thread instead of ending the task."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__()
+        self.exc = exc
+
+
+async def _guarded(aw: Awaitable[Any], call: _Call) -> Any:
+    call.started = True
+    try:
+        value = await aw
+    except (KeyboardInterrupt, SystemExit) as e:
+        raise _Carried(e) from None
+    return value if call.post is None else call.post(value)
+
+
+def _discard(aw: Any) -> None:
+    """Closes an awaitable that will never run, so that it is not reported as never
+    awaited (its call was cancelled or its synchronizer closed first)."""
+    close = getattr(aw, "close", None)
+    if close is not None:
+        close()
+
+
+class _Call:
+    """One call crossing to the loop: its outcome, and the task once started."""
+
+    __slots__ = ("done", "value", "error", "task", "cancelled", "started", "aw", "post")
+
+    def __init__(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None) -> None:
+        self.aw: Awaitable[Any] | None = aw
+        self.post = post
+        self.started = False
+        self.done = Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.cancelled = False
+
+    def finish(self, task: asyncio.Task[Any]) -> None:
+        if not self.started:
+            _discard(self.aw)
+        self.aw = None
+        if task.cancelled():
+            self.error = asyncio.CancelledError()
+        else:
+            self.error = task.exception()
+            if isinstance(self.error, _Carried):
+                self.error = self.error.exc
+            elif self.error is None:
+                self.value = task.result()
+        self.done.set()
+
+    def outcome(self) -> Any:
+        error = self.error
+        if error is None:
+            return self.value
+        self.error = None  # no reference cycle through the traceback
+        try:
+            with HIDE:
+                raise error
+        finally:
+            del error
+
+
+class Runtime:
+    """The loop thread of one synchronizer: started on first use, restarted after a fork,
+    stopped by `close()`."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._pid = os.getpid()
+        _runtimes.add(self)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, started if need be. Never waits for the thread: callbacks
+        scheduled before the loop runs are run when it starts."""
+        loop = self._loop
+        if loop is not None and self._pid == os.getpid():
+            return loop
+        with self._lock:
+            if self._closed:
+                raise ClosedError("this Synchronizer is closed")
+            if self._pid != os.getpid():
+                self._after_fork()
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=self._run, args=(loop,), name=self._name, daemon=True
+                )
+                self._loop, self._thread = loop, thread
+                thread.start()
+            return self._loop
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        _local.runtime = self
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                _cancel_all(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's loop thread does not exist here; start afresh
+        (the lock was made new with the child, see `_reinit_after_fork`)."""
+        self._loop, self._thread = None, None
+        self._pid = os.getpid()
+
+    def is_loop_thread(self) -> bool:
+        return getattr(_local, "runtime", None) is self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancels its tasks, finalizes suspended async generators, stops the loop and
+        joins the thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None or self._pid != os.getpid():
+            return
+        if self.is_loop_thread():
+            loop.stop()  # closed from its own thread: it ends when this callback returns
+            return
+        try:
+            loop.call_soon_threadsafe(loop.stop)
+        except RuntimeError:  # already closed
+            return
+        thread.join(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- calls ------------------------------------------------------------------------
+
+    def _start(self, call: _Call) -> None:
+        if call.cancelled:
+            _discard(call.aw)
+            call.error = asyncio.CancelledError()
+            call.done.set()
+            return
+        # The running loop: `close()` may have let go of `self._loop` already.
+        assert call.aw is not None
+        task = asyncio.get_running_loop().create_task(_guarded(call.aw, call))
+        call.task = task
+        task.add_done_callback(call.finish)
+
+    @staticmethod
+    def _cancel(call: _Call) -> None:
+        call.cancelled = True
+        if call.task is not None:
+            call.task.cancel()
+
+    def submit(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None = None) -> _Call:
+        """Starts `aw` on the loop (`post` maps its result there); the call's outcome
+        comes through the returned `_Call`."""
+        call = _Call(aw, post)
+        try:
+            self.loop().call_soon_threadsafe(self._start, call)
+        except BaseException:
+            _discard(aw)
+            raise
+        return call
+
+    def run_blocking(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None = None) -> Any:
+        """Runs `aw` on the loop, blocking this thread until it ends. Ctrl-C cancels it,
+        waits for its cleanup, then raises `KeyboardInterrupt`."""
+        if self.is_loop_thread():
+            _discard(aw)
+            raise DeadlockError(
+                "a blocking call from the synchronizer's own event loop thread would never "
+                "finish; use `await f.aio(...)` there"
+            )
+        try:
+            self._check_cycle()
+        except BaseException:
+            _discard(aw)
+            raise
+        call = self.submit(aw, post)
+        me = threading.get_ident()
+        with _blocked_lock:
+            _blocked_on[me] = self
+        try:
+            try:
+                call.done.wait_blocking()
+            except BaseException:
+                # Ctrl-C (or any interruption): the inner task is cancelled and its cleanup
+                # awaited before the interruption goes on. `_start` was scheduled before
+                # `_cancel`, so the task exists by then, or is never made.
+                self.loop().call_soon_threadsafe(self._cancel, call)
+                _wait_uninterrupted(call.done)
+                raise
+        finally:
+            with _blocked_lock:
+                _blocked_on.pop(me, None)
+        return call.outcome()
+
+    async def run_async(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None = None) -> Any:
+        """Runs `aw` on the loop for an awaiting caller on another loop. Cancelling the
+        caller cancels the inner task and waits for its cleanup."""
+        if self.is_loop_thread():  # already on the synchronizer's loop
+            value = await aw
+            return value if post is None else post(value)
+        call = self.submit(aw, post)
+        try:
+            await call.done.wait_async()
+        except BaseException:
+            self.loop().call_soon_threadsafe(self._cancel, call)
+            while not call.done.is_set():
+                try:
+                    await call.done.wait_async()
+                except asyncio.CancelledError:
+                    continue
+            raise
+        return call.outcome()
+
+    def _check_cycle(self) -> None:
+        """A blocking call from synchronizer A's loop thread into B, while B's loop thread
+        is itself blocked on A: neither loop could ever run the other's call."""
+        here = getattr(_local, "runtime", None)
+        if here is None:
+            return
+        seen = {id(here)}
+        target: Runtime | None = self
+        with _blocked_lock:
+            while target is not None:
+                if id(target) in seen:
+                    raise DeadlockError(
+                        "a cycle of synchronizers blocking on each other's loops would never finish"
+                    )
+                seen.add(id(target))
+                thread = target._thread
+                target = _blocked_on.get(thread.ident) if thread and thread.ident else None
+
+
+def _wait_uninterrupted(done: Event) -> None:
+    """Waits for `done`, letting further Ctrl-C presses wait too (the cleanup must end)."""
+    while True:
+        try:
+            done.wait_blocking()
+            return
+        except KeyboardInterrupt:
+            continue
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for r in list(_runtimes):
+        r._lock = threading.Lock()  # it may have been held by a thread that is gone
+        r._after_fork()
+    global _blocked_lock
+    _blocked_lock = threading.Lock()
+    _blocked_on.clear()
+
+
+def _close_all() -> None:
+    for r in list(_runtimes):
+        try:
+            r.close(timeout=2.0)
+        except Exception:  # interpreter exit: never print, never hang
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+atexit.register(_close_all)
+
+__all__ = [
+    "ClosedError",
+    "DeadlockError",
+    "HIDE",
+    "Runtime",
+    "SynchronizerError",
+    "clean_traceback",
+]
