@@ -66,12 +66,9 @@ TO_FIX: dict[str, str] = {
     "generators_test::test_bidirectional_generator_async": _GEN,
     "generators_test::test_athrow_async": _GEN,
     "getattr_test::test_getattr": "classproperty over a classmethod",
-    "getattr_test::test_classproperty_requires_classmethod": "classproperty argument check",
     "fork_test::test_fork_restarts_loop": "what the forked child's loop runs",
     "tracebacks_test::test_sync_to_async_gen": "generator frames in tracebacks",
     "tracebacks_test::test_async_to_async_gen": "generator frames in tracebacks",
-    "warnings_test::test_multiwrap_warning": "Synchronizer(multiwrap_warning=True)",
-    "warnings_test::test_check_double_wrapped": "Synchronizer(multiwrap_warning=True)",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import warnings
 import weakref
 from typing import Any, Callable, TypeVar
 
@@ -94,7 +95,14 @@ class Synchronizer:
 
     def _wrap(self, obj: Any, name: str | None, target_module: str | None) -> Any:
         done = _own_dict(obj).get(self._attr) if _has_dict(obj) else None
+        if done is None and getattr(obj, _OWNER, None) is self:
+            done = obj  # one of this synchronizer's own wrappers
         if done is not None:
+            if self._multiwrap_warning:
+                warnings.warn(
+                    f"{obj!r} is wrapped already; wrapping it again gives the same",
+                    stacklevel=3,
+                )
             return done
         new: Any
         if inspect.isclass(obj):

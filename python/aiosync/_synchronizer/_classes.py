@@ -58,14 +58,46 @@ _SKIP = frozenset(
 
 
 class classproperty:
-    """A read-only property of the class itself (`Cls.name`), wrapped like a property."""
+    """A read-only property of the class itself (`Cls.name`), over a classmethod:
 
-    def __init__(self, fget: Callable[[Any], Any]) -> None:
+    ```python
+    from aiosync import classproperty
+
+    class Config:
+        @classproperty
+        @classmethod
+        def name(cls) -> str:
+            return cls.__name__
+
+    assert Config.name == "Config"
+    ```
+
+    In a wrapped class, one whose classmethod is `async def` is awaited on the
+    synchronizer's loop, blocking.
+    """
+
+    def __init__(self, fget: Any) -> None:
+        if not isinstance(fget, classmethod):
+            raise TypeError("classproperty expects a classmethod (put @classmethod under it)")
         self.fget = fget
-        self.__doc__ = getattr(fget, "__doc__", None)
+        self.__doc__ = getattr(fget.__func__, "__doc__", None)
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
-        return self.fget(owner if owner is not None else type(obj))
+        return self.fget.__func__(owner if owner is not None else type(obj))
+
+
+class _WrappedClassProperty:
+    """A classproperty of a wrapped class: run on the implementation class, translated,
+    and awaited on the synchronizer's loop if it is a coroutine."""
+
+    def __init__(self, s: Synchronizer, prop: classproperty) -> None:
+        self._s, self._f = s, prop.fget.__func__
+        self.__doc__ = prop.__doc__
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        impl_cls = self._s._impl_class(owner if owner is not None else type(obj))
+        with HIDE:
+            return convert_result(self._s, self._f(impl_cls), True, False)
 
 
 def impl_of(w: Any) -> Any:
@@ -175,8 +207,7 @@ def _wrap_member(s: Synchronizer, cls: type, name: str, value: Any, new_name: st
     if isinstance(value, property):
         return _wrap_property(s, value)
     if isinstance(value, classproperty):
-        fget = value.fget
-        return classproperty(lambda wcls: s._translate_out(fget(s._impl_class(wcls))))
+        return _WrappedClassProperty(s, value)
     if inspect.iscoroutinefunction(value) or inspect.isasyncgenfunction(value):
         return Method(s, value, new_name)
     if inspect.isfunction(value):
@@ -317,6 +348,17 @@ def wrap_class(s: Synchronizer, cls: type, name: str | None, target_module: str 
     if hasattr(__init__, "__wrapped__"):
         del __init__.__wrapped__
     ns["__init__"] = __init__
-    ns["__getattr__"] = lambda w, attr: s._translate_out(getattr(impl_of(w), attr))
+    own_getattr = cls.__dict__.get("__getattr__")
+    if own_getattr is not None:  # the implementation's own (maybe async) __getattr__
+        ns["__getattr__"] = _wrap_member(s, cls, "__getattr__", own_getattr, new_name)
+    else:  # attributes the implementation set on itself
+        ns["__getattr__"] = lambda w, attr: s._translate_out(getattr(impl_of(w), attr))
+    own_setattr = cls.__dict__.get("__setattr__")
+    if own_setattr is not None:
+
+        def __setattr__(w: Any, attr: str, value: Any) -> None:
+            own_setattr(impl_of(w), attr, s._translate_in(value))
+
+        ns["__setattr__"] = __setattr__
     new_cls = types.new_class(new_name, tuple(bases), exec_body=lambda d: d.update(ns))
     return new_cls

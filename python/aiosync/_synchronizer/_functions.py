@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import inspect
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -137,7 +138,14 @@ def convert_result(s: Synchronizer, res: Any, out: bool, future: bool) -> Any:
         if future:
             return submit_future(s, res, post)
         with HIDE:
-            return s._runtime.run_blocking(res, post)
+            value = s._runtime.run_blocking(res, post)
+        if s._async_leakage_warning and (inspect.iscoroutine(value) or inspect.isasyncgen(value)):
+            warnings.warn(
+                f"a blocking call returned {value!r}, which only the synchronizer's loop "
+                "can run: wrap the function that makes it instead",
+                stacklevel=3,
+            )
+        return value
     if _is_async_cm(res):
         return ContextManager(s, res, out)
     return s._translate_out(res) if out else res
