@@ -387,6 +387,9 @@ class _Context:
         self._done()
 
     async def __aenter__(self) -> Any:
+        """Takes the owner's async lock (or the given one) for the current task.
+
+        Cancel safety: cancelled (or timed out) while waiting, it takes nothing."""
         box = self._box()
         try:
             held = await _enter_async(box, self._opts)
@@ -397,6 +400,7 @@ class _Context:
         return held.lock
 
     async def __aexit__(self, *exc: Any) -> None:
+        """Releases what `__aenter__` took; never waits (nothing to cancel)."""
         self._held.pop().release()
         self._done()
 
@@ -438,9 +442,11 @@ class _ClassProxy:
         self._ctx.__exit__(*exc)
 
     async def __aenter__(self) -> Any:
+        """`async with synchronized(C):`. Cancel safety: as `_Context.__aenter__`."""
         return await self._ctx.__aenter__()
 
     async def __aexit__(self, *exc: Any) -> None:
+        """Releases what `__aenter__` took; never waits."""
         await self._ctx.__aexit__(*exc)
 
     def __repr__(self) -> str:
