@@ -28,7 +28,8 @@ and get woken across threads; they are also what proves mutual exclusion across 
 (an overlap is counted and reported). Timing uses time.perf_counter only; nothing is
 asserted about times. Progress goes to stderr, the report to stdout.
 
-Options: --repeats N, --scale F (multiplies every operation count), --only 1,4b,7.
+Options: --repeats N, --scale F (multiplies every operation count), --only 1,4b,7,7f
+(scenario 7 is RWLock's default mode, 7f its fast=True mode).
 """
 
 from __future__ import annotations
@@ -454,14 +455,14 @@ def _queue_janus() -> tuple[Any, Any, Any]:
     return aq.put, aq.get, q.aclose
 
 
-def _rw_aiosync() -> tuple[Any, Any]:
-    rw = aiosync.RWLock()
-    return rw.reader_lock, rw.writer_lock
+def _rw(mod: Any, fast: bool) -> Callable[[], tuple[Any, Any]]:
+    """(reader_lock, writer_lock) of a fresh `mod.RWLock(fast=fast)`."""
 
+    def make() -> tuple[Any, Any]:
+        rw = mod.RWLock(fast=fast)
+        return rw.reader_lock, rw.writer_lock
 
-def _rw_aiorwlock() -> tuple[Any, Any]:
-    rw = aiorwlock.RWLock()
-    return rw.reader_lock, rw.writer_lock
+    return make
 
 
 @dataclass
@@ -645,14 +646,50 @@ def scenarios(scale: float) -> list[Scenario]:
         ),
         Scenario(
             "7",
-            f"RWLock, {S7_READERS} reader + {S7_WRITERS} writer tasks, `await sleep(0)` inside",
+            f"RWLock(), {S7_READERS} reader + {S7_WRITERS} writer tasks, `await sleep(0)` "
+            "inside (default mode: each acquire that did not wait yields once)",
             "acquisition",
             sz(2500),  # per task
             [
-                impl("aiosync.RWLock", aiosync, A, lambda: s7_rwlock(_rw_aiosync)),
-                impl("aiorwlock.RWLock", aiorwlock, "aiorwlock", lambda: s7_rwlock(_rw_aiorwlock)),
+                impl("aiosync.RWLock()", aiosync, A, lambda: s7_rwlock(_rw(aiosync, False))),
+                impl(
+                    "aiorwlock.RWLock()",
+                    aiorwlock,
+                    "aiorwlock",
+                    lambda: s7_rwlock(_rw(aiorwlock, False)),
+                ),
             ],
-            [Goal("aiorwlock.RWLock", 1 / 3, ">= 3x faster than aiorwlock (ratio <= 0.33)", True)],
+            [
+                Goal(
+                    "aiorwlock.RWLock()", 1 / 3, ">= 3x faster than aiorwlock (ratio <= 0.33)", True
+                )
+            ],
+        ),
+        Scenario(
+            "7f",
+            f"RWLock(fast=True), {S7_READERS} reader + {S7_WRITERS} writer tasks, "
+            "`await sleep(0)` inside (no yield after an acquire)",
+            "acquisition",
+            sz(2500),  # per task
+            [
+                impl(
+                    "aiosync.RWLock(fast=True)", aiosync, A, lambda: s7_rwlock(_rw(aiosync, True))
+                ),
+                impl(
+                    "aiorwlock.RWLock(fast=True)",
+                    aiorwlock,
+                    "aiorwlock",
+                    lambda: s7_rwlock(_rw(aiorwlock, True)),
+                ),
+            ],
+            [
+                Goal(
+                    "aiorwlock.RWLock(fast=True)",
+                    1 / 3,
+                    ">= 3x faster than aiorwlock (ratio <= 0.33)",
+                    True,
+                )
+            ],
         ),
     ]
 
@@ -773,7 +810,7 @@ def report(all_sc: list[Scenario], repeats: int, elapsed: float) -> bool:
             print("| " + " | ".join(cells) + " |")
     print()
     print(
-        "Time per operation: scenarios 1-2 one acquire+release; 3, 4, 5, 7 one "
+        "Time per operation: scenarios 1-2 one acquire+release; 3, 4, 5, 7, 7f one "
         "acquisition (including the hand-off); 6 one item (put + get)."
     )
     for sc in all_sc:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Scenario 7 of python_bench.py taken apart: the same RWLock workload (`async with`,
-`await asyncio.sleep(0)` inside) with readers only, readers and writers, writers only,
-for aiosync and aiorwlock side by side, plus the bare `sleep(0)` floor of 55 tasks.
+"""Scenarios 7 and 7f of python_bench.py taken apart: the same RWLock workload (`async
+with`, `await asyncio.sleep(0)` inside) with readers only, readers and writers, writers
+only, for aiosync and aiorwlock side by side in each mode (the default `fast=False`, where
+an acquire that did not wait yields once to the loop, and `fast=True`), plus the bare
+`sleep(0)` floor of 55 tasks.
 
     .venv/bin/python -m pip install aiorwlock
     .venv/bin/python benches/python_rwlock_parts.py
@@ -61,12 +63,19 @@ async def bare(tasks: int) -> float:
 
 
 def main() -> None:
-    print("| readers | writers | aiosync µs | aiorwlock µs | aiosync / aiorwlock |")
-    print("|---:|---:|---:|---:|---:|")
-    for readers, writers in [(50, 0), (50, 5), (0, 5)]:
-        ours = min(asyncio.run(run(aiosync.RWLock(), readers, writers)) for _ in range(3))
-        theirs = min(asyncio.run(run(aiorwlock.RWLock(), readers, writers)) for _ in range(3))
-        print(f"| {readers} | {writers} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}x |")
+    print("| mode | readers | writers | aiosync µs | aiorwlock µs | aiosync / aiorwlock |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for fast in (False, True):
+        mode = "fast=True" if fast else "default"
+        for readers, writers in [(50, 0), (50, 5), (0, 5)]:
+            ours = min(
+                asyncio.run(run(aiosync.RWLock(fast=fast), readers, writers)) for _ in range(3)
+            )
+            theirs = min(
+                asyncio.run(run(aiorwlock.RWLock(fast=fast), readers, writers)) for _ in range(3)
+            )
+            ratio = ours / theirs
+            print(f"| {mode} | {readers} | {writers} | {ours:.2f} | {theirs:.2f} | {ratio:.2f}x |")
     print(
         f"\nbare `await sleep(0)`, 55 tasks: {min(asyncio.run(bare(55)) for _ in range(3)):.2f} µs"
     )

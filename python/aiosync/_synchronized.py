@@ -8,9 +8,12 @@ re-enters its own non-reentrant async lock gets `RuntimeError` at once instead o
 hang, `shared=True` makes sync and async methods exclude each other, and `timeout=`
 raises `TimeoutError`.
 
-A plain `@synchronized` on a function or method (sync, or `async def`) is native
-(`_aiosync._Synchronized`): it takes the same boxes' locks without a Python frame, and
-leaves whatever is out of the ordinary to the Python wrappers below.
+A decorated function or method is a native `_aiosync._Synchronized` (bound to an
+instance, a `_aiosync._SynchronizedMethod`): under a plain `@synchronized` (sync, or
+`async def`) it takes the same boxes' locks without a Python frame and leaves whatever is
+out of the ordinary to the Python wrappers below; with options, it calls them. Either is
+also its own context manager, as wrapt's: `with func:`, `with obj.method:`,
+`async with obj.amethod:` take the locks that `with synchronized(...)` would (`_Context`).
 """
 
 from __future__ import annotations
@@ -137,35 +140,47 @@ def _sync_lock(box: _Box, opts: _Options) -> Any:
 
 
 def _native(
-    func: Callable[..., Any], fallback: Callable[..., Any], box: _Box | None, is_async: bool
+    func: Callable[..., Any],
+    fallback: Callable[..., Any],
+    context: Callable[[Any], Any],
+    *,
+    box: _Box | None = None,
+    kind: str = "sync",
+    direct: bool = False,
 ) -> Callable[..., Any]:
-    """The native form of a plain wrapper: the same locks, taken without a Python frame.
-    It looks up the instance's box itself and leaves every other case (no box yet, no
-    `__dict__`, a class) to `fallback`, the Python wrapper."""
-    if is_async and not _can_mark_coroutine(func):
+    """The native form of a wrapper. `direct` (a plain wrapper): calls take the same locks
+    without a Python frame, looking up the instance's box themselves and leaving every
+    other case (no box yet, no `__dict__`, a class) to `fallback`, the Python wrapper; else
+    every call goes to `fallback`. `context(owner)` gives the context manager of `with` on
+    it (`owner`: the instance it is bound to, or None). `kind`: "sync", "async" (a
+    coroutine function) or "agen" (an async generator function), which `inspect` must
+    see; where it cannot be made to (3.9), `fallback` itself is the wrapper."""
+    if kind != "sync" and not _can_mark(func, kind):
         return fallback
-    native = _aiosync._Synchronized(func, fallback, _ATTR, box, is_async)
+    native = _aiosync._Synchronized(func, fallback, _ATTR, context, box, kind == "async", direct)
     functools.update_wrapper(native, func)
-    if is_async:
-        _mark_coroutine(native, func)
+    if kind != "sync":
+        _mark(native, func, kind)
     return native
 
 
-def _can_mark_coroutine(func: Any) -> bool:
-    """Whether `inspect.iscoroutinefunction` can be made true for a native wrapper: 3.12+
-    mark one, 3.10 and 3.11 take one with a `__code__`, 3.9 only real functions."""
-    if hasattr(inspect, "markcoroutinefunction"):
+def _can_mark(func: Any, kind: str) -> bool:
+    """Whether `inspect.iscoroutinefunction` (or `isasyncgenfunction`) can be made true
+    for a native wrapper: 3.12+ mark a coroutine function, 3.10+ take a function-like
+    object with a `__code__`, 3.9 only real functions."""
+    if kind == "async" and hasattr(inspect, "markcoroutinefunction"):
         return True
     code = getattr(func, "__code__", None)
     return sys.version_info >= (3, 10) and isinstance(code, types.CodeType)
 
 
-def _mark_coroutine(native: Any, func: Any) -> None:
-    """Makes `inspect.iscoroutinefunction(native)` true, as it is for `func`."""
-    if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
+def _mark(native: Any, func: Any, kind: str) -> None:
+    """Makes `inspect.iscoroutinefunction(native)` (or `isasyncgenfunction`) true, as it is
+    for `func`."""
+    if kind == "async" and hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
         inspect.markcoroutinefunction(native)
     else:
-        # Before 3.12 only a function-like object (one with a `__code__`) can say it.
+        # Otherwise only a function-like object (one with a `__code__`) can say it.
         native.__code__ = func.__code__
         native.__defaults__ = getattr(func, "__defaults__", None)
         native.__kwdefaults__ = getattr(func, "__kwdefaults__", None)
@@ -175,6 +190,26 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
     fn_box = _Box()
     per_object = kind != "function"
     classmethod_ = kind == "classmethod"
+    fn_context = None if per_object else _Context(None, opts, fn_box)
+
+    def context(owner: Any) -> _Context:
+        """What `with` on the wrapper (bound to `owner`, or not) takes."""
+        if fn_context is not None:
+            return fn_context
+        if owner is None:
+            name = getattr(func, "__name__", "method")
+            raise TypeError(
+                f"a synchronized method locks its instance: use `with obj.{name}:` "
+                f"(or `with synchronized(obj):`), not the function itself"
+            )
+        if classmethod_ and not isinstance(owner, type):
+            owner = type(owner)
+        return _Context(owner, opts)
+
+    def native(fallback: Callable[..., Any], **how: Any) -> Callable[..., Any]:
+        # A function's box, also when calls go to `fallback`: decorating it again sees
+        # a per-function lock (`_decorate`).
+        return _native(func, fallback, context, box=None if per_object else fn_box, **how)
 
     def box_for(args: tuple[Any, ...]) -> tuple[_Box, Any, bool]:
         if not per_object:
@@ -205,7 +240,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                 if counted:
                     _leave(owner)
 
-        return agen_wrapper
+        return native(agen_wrapper, kind="agen")
 
     if inspect.iscoroutinefunction(func):
         if plain:
@@ -225,10 +260,10 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                         _leave(owner)
 
             if classmethod_:
-                return async_wrapper
+                return native(async_wrapper, kind="async")
             if per_object:
-                return _native(func, async_method_wrapper, None, True)
-            return _native(func, async_wrapper, fn_box, True)
+                return native(async_method_wrapper, kind="async", direct=True)
+            return native(async_wrapper, kind="async", direct=True)
 
         @functools.wraps(func)
         async def async_wrapper_opts(*args: Any, **kwargs: Any) -> Any:
@@ -243,7 +278,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                 if counted:
                     _leave(owner)
 
-        return async_wrapper_opts
+        return native(async_wrapper_opts, kind="async")
 
     if opts.lock is None and opts.timeout is None:
         if per_object and not classmethod_:
@@ -258,7 +293,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                     if counted:
                         _leave(self)
 
-            return _native(func, method_wrapper, None, False)
+            return native(method_wrapper, direct=True)
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -271,8 +306,8 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
                     _leave(owner)
 
         if per_object:  # a classmethod: the class's box, through the Python path
-            return sync_wrapper
-        return _native(func, sync_wrapper, fn_box, False)
+            return native(sync_wrapper)
+        return native(sync_wrapper, direct=True)
 
     @functools.wraps(func)
     def sync_wrapper_opts(*args: Any, **kwargs: Any) -> Any:
@@ -288,7 +323,7 @@ def _wrap(func: Callable[..., Any], kind: str, opts: _Options) -> Callable[..., 
             if counted:
                 _leave(owner)
 
-    return sync_wrapper_opts
+    return native(sync_wrapper_opts)
 
 
 def _is_method(func: Callable[..., Any]) -> bool:
@@ -305,13 +340,18 @@ def _is_method(func: Callable[..., Any]) -> bool:
 
 
 class _Context:
-    """`with synchronized(obj):` / `async with synchronized(obj):`."""
+    """`with synchronized(obj):` / `async with synchronized(obj):`; with `box`, the locks
+    of that box (a synchronized function's own, for `with func:`).
 
-    __slots__ = ("_owner", "_opts", "_held", "_sync", "_counted")
+    One context may be entered by several threads and tasks at once: each entry pushes
+    what it took and each exit pops one, and for one owner every entry takes the same."""
 
-    def __init__(self, owner: Any, opts: _Options) -> None:
+    __slots__ = ("_owner", "_opts", "_held", "_sync", "_counted", "_fixed")
+
+    def __init__(self, owner: Any, opts: _Options, box: _Box | None = None) -> None:
         self._owner = owner
         self._opts = opts
+        self._fixed = box
         self._held: list[Any] = []
         self._sync: list[Any] = []
         self._counted: list[bool] = []
@@ -320,6 +360,9 @@ class _Context:
         if self._opts.lock is not None:
             self._counted.append(False)
             return _Box()  # unused: the given lock is taken
+        if self._fixed is not None:
+            self._counted.append(False)
+            return self._fixed
         box, counted = _box_of(self._owner)
         self._counted.append(counted)
         return box
@@ -344,6 +387,9 @@ class _Context:
         self._done()
 
     async def __aenter__(self) -> Any:
+        """Takes the owner's async lock (or the given one) for the current task.
+
+        Cancel safety: cancelled (or timed out) while waiting, it takes nothing."""
         box = self._box()
         try:
             held = await _enter_async(box, self._opts)
@@ -354,6 +400,7 @@ class _Context:
         return held.lock
 
     async def __aexit__(self, *exc: Any) -> None:
+        """Releases what `__aenter__` took; never waits (nothing to cancel)."""
         self._held.pop().release()
         self._done()
 
@@ -395,9 +442,11 @@ class _ClassProxy:
         self._ctx.__exit__(*exc)
 
     async def __aenter__(self) -> Any:
+        """`async with synchronized(C):`. Cancel safety: as `_Context.__aenter__`."""
         return await self._ctx.__aenter__()
 
     async def __aexit__(self, *exc: Any) -> None:
+        """Releases what `__aenter__` took; never waits."""
         await self._ctx.__aexit__(*exc)
 
     def __repr__(self) -> str:
@@ -453,6 +502,10 @@ def synchronized(
     - `with synchronized(obj):` and `async with synchronized(obj):` take the same locks
       the decorated methods of `obj` take. `synchronized(lock)` for an object with
       `acquire`/`release` uses that lock.
+    - A decorated callable is its own context manager, as wrapt's: `with func:` takes the
+      lock calls of `func` take, `with obj.method:` the one of `obj` (as
+      `with synchronized(obj):`), and `async with func:` / `async with obj.amethod:` the
+      async lock of the same owner (cancelled while waiting for it, they take nothing).
     - `reentrant=True`: the async lock is reentrant per task. `shared=True`: sync and
       async code of one object exclude each other through one lock. `timeout=`: raise
       `TimeoutError` if the lock cannot be had in time.

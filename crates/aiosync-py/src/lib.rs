@@ -32,6 +32,8 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rwlock::RWSide>()?;
     m.add_class::<object_lock::ObjectLocks>()?;
     m.add_class::<synchronized::Synchronized>()?;
+    synchronized::mark_method_descriptor(&m.py().get_type::<synchronized::Synchronized>());
+    m.add_class::<synchronized::SynchronizedMethod>()?;
     m.add_function(wrap_pyfunction!(synchronized::_box_of, m)?)?;
     m.add_function(wrap_pyfunction!(synchronized::_leave_box, m)?)?;
     m.add_function(wrap_pyfunction!(synchronized::_registered_box, m)?)?;

@@ -116,4 +116,10 @@ where
     fn cancel(&mut self) -> bool {
         self.inner.as_mut().is_some_and(|i| i.cancel())
     }
+
+    fn undo(&mut self) {
+        if let Some(i) = self.inner.as_mut() {
+            i.undo();
+        }
+    }
 }

@@ -20,6 +20,12 @@ use std::time::Duration;
 /// would deadlock). As in aiorwlock, an asyncio acquire belongs to the task that awaits
 /// it: `asyncio.create_task(rw.writer_lock.acquire())` makes that task the writer (and
 /// on Python 3.11, so does `asyncio.wait_for`, which awaits in a task of its own).
+///
+/// `RWLock(fast=False)` (the default), as aiorwlock's: an asyncio acquire that gets the
+/// lock without waiting (uncontended, or re-entered) yields once to the event loop before
+/// it returns, so a task that loops on acquire and release lets the other tasks of its
+/// loop run; a task cancelled during that yield does not keep the lock. `fast=True`:
+/// such an acquire returns at once, without yielding.
 #[pyclass(frozen, module = "aiosync._aiosync", name = "RWLock")]
 pub(crate) struct RWLock {
     reader: Py<RWSide>,
@@ -31,6 +37,8 @@ pub(crate) struct RWLock {
 pub(crate) struct RWSide {
     rw: Arc<RawRwLock>,
     write: bool,
+    /// Not `fast`: an asyncio acquire that did not wait yields once to the loop.
+    settle: bool,
 }
 
 fn unheld() -> PyErr {
@@ -50,7 +58,9 @@ impl RWSide {
         }
     }
 
-    /// An awaitable acquire giving `value`, owned by the task that awaits it.
+    /// An awaitable acquire giving `value`, owned by the task that awaits it; not `fast`,
+    /// it yields once to the loop if it got the lock without waiting, and releases it if
+    /// cancelled during that yield.
     fn acquire_async(
         &self,
         py: Python<'_>,
@@ -59,9 +69,11 @@ impl RWSide {
     ) -> PyResult<Py<PyAny>> {
         let write = self.write;
         let rw = self.rw.clone();
+        let settle = self.settle;
         let start = move |h: Holder| {
-            mapped(
-                rw,
+            let owner = h.owner();
+            let acquire = mapped(
+                rw.clone(),
                 move |rw| {
                     if write {
                         rw.write(h, Upgrade::Refuse)
@@ -70,14 +82,27 @@ impl RWSide {
                     }
                 },
                 move |py, r| r.map(|()| value.clone_ref(py)).map_err(refused),
-            )
+            );
+            if !settle {
+                return acquire;
+            }
+            // The level this acquire took, given back if its result is never delivered.
+            bridge::undoable(acquire, move || {
+                let released = if write {
+                    rw.release_write(owner)
+                } else {
+                    rw.release_read(owner)
+                };
+                debug_assert!(released.is_ok(), "the acquire had taken it");
+            })
         };
-        bridge::waiter(
-            py,
-            lp,
-            Some("RWLock acquire()"),
-            owners::deferred(owners::caller, start),
-        )
+        let acquire = owners::deferred(owners::caller, start);
+        let what = Some("RWLock acquire()");
+        if self.settle {
+            bridge::settling_waiter(py, lp, what, acquire)
+        } else {
+            bridge::waiter(py, lp, what, acquire)
+        }
     }
 
     fn acquire_blocking(
@@ -142,9 +167,11 @@ impl RWSide {
     }
 
     /// asyncio: `await lock.acquire()`. threading: `acquire(blocking=True, timeout=-1)`.
+    /// Unless the RWLock is `fast`, an asyncio acquire that did not wait yields once to
+    /// the loop before it returns (as aiorwlock's).
     ///
     /// Cancel safety: a cancelled asyncio acquire takes nothing and leaves its place to
-    /// the next waiter.
+    /// the next waiter; cancelled during the yield after it got the lock, it releases it.
     #[pyo3(signature = (blocking=None, timeout=None))]
     fn acquire(
         &self,
@@ -192,8 +219,15 @@ impl RWSide {
         self.release_as(py)
     }
 
+    /// `async with lock:` takes it for the current task: as `await lock.acquire()` (with
+    /// its yield unless `fast`); `fast` and uncontended, it never yields.
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?.ok_or_else(bridge::no_loop)?;
+        if self.settle {
+            return self.acquire_async(py, lp, py.None());
+        }
         let h = owners::caller(py)?;
         if self.try_take(&h).map_err(refused)? {
             return Ok(ready_none(py).into_any());
@@ -201,70 +235,79 @@ impl RWSide {
         self.acquire_async(py, lp, py.None())
     }
 
+    /// Releases the level `async with` took (never waits).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         self.release_as(py)?;
         Ok(ready_none(py).into_any())
     }
 
+    /// `with lock:` takes it for the calling thread, blocking.
     fn __enter__(&self, py: Python<'_>) -> PyResult<()> {
         self.acquire_blocking(py, true, None).map(drop)
     }
 
+    /// Releases the level `with` took.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
         self.release_as(py)
     }
 
+    /// aiorwlock's: `<ReaderLock: [locked]>`, `<WriterLock: [unlocked]>`.
     fn __repr__(&self) -> String {
         let kind = if self.write { "Writer" } else { "Reader" };
         let state = if self.locked() { "locked" } else { "unlocked" };
-        format!("<aiosync.RWLock.{kind} [{state}]>")
+        format!("<{kind}Lock: [{state}]>")
     }
 }
 
 #[pymethods]
 impl RWLock {
+    /// An unlocked RWLock; `fast=True` leaves out the yield after an acquire that did
+    /// not wait (see the class).
     #[new]
     #[pyo3(signature = (*, fast=false))]
     fn new(py: Python<'_>, fast: bool) -> PyResult<Self> {
-        let _ = fast; // aiorwlock's flag; every acquire here is already yield-free
         let rw = Arc::new(RawRwLock::new());
+        let side = |write| RWSide {
+            rw: rw.clone(),
+            write,
+            settle: !fast,
+        };
         Ok(RWLock {
-            reader: Py::new(
-                py,
-                RWSide {
-                    rw: rw.clone(),
-                    write: false,
-                },
-            )?,
-            writer: Py::new(py, RWSide { rw, write: true })?,
+            reader: Py::new(py, side(false))?,
+            writer: Py::new(py, side(true))?,
         })
     }
 
+    /// The lock for read (shared) access.
     #[getter]
     fn reader_lock(&self, py: Python<'_>) -> Py<RWSide> {
         self.reader.clone_ref(py)
     }
 
+    /// The lock for write (exclusive) access.
     #[getter]
     fn writer_lock(&self, py: Python<'_>) -> Py<RWSide> {
         self.writer.clone_ref(py)
     }
 
+    /// `reader_lock`'s other name (aiorwlock has both).
     #[getter]
     fn reader(&self, py: Python<'_>) -> Py<RWSide> {
         self.reader.clone_ref(py)
     }
 
+    /// `writer_lock`'s other name (aiorwlock has both).
     #[getter]
     fn writer(&self, py: Python<'_>) -> Py<RWSide> {
         self.writer.clone_ref(py)
     }
 
+    /// aiorwlock's: `<RWLock: <ReaderLock: [unlocked]> <WriterLock: [unlocked]>>`.
     fn __repr__(&self) -> String {
         format!(
-            "<aiosync.RWLock [{}, {}]>",
+            "<RWLock: {} {}>",
             self.reader.get().__repr__(),
             self.writer.get().__repr__()
         )

@@ -7,7 +7,8 @@
 //! - [`ready`]: an awaitable that is already done (uncontended fast paths);
 //! - [`owned`]: core futures made `'static` so a Python object can hold them;
 //! - [`waker`]: a waker that resolves an asyncio future on its own loop;
-//! - [`waiter`]: the asyncio form, an awaitable that drives a core future.
+//! - [`waiter`]: the asyncio form, an awaitable that drives a core future (and, for
+//!   aiorwlock's non-fast mode, yields once to the loop after an acquire that did not wait).
 
 mod args;
 mod blocking;
@@ -23,6 +24,6 @@ pub(crate) use args::{
 };
 pub(crate) use blocking::block;
 pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};
-pub(crate) use owned::{mapped, mapped_with, Owned, PyPoll};
+pub(crate) use owned::{mapped, mapped_with, undoable, Owned, PyPoll};
 pub(crate) use ready::{ready, ready_none, ready_once, throw_arg, Ready};
-pub(crate) use waiter::{chained, waiter, Waiter};
+pub(crate) use waiter::{chained, settling_waiter, waiter, Waiter};

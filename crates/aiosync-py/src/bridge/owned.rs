@@ -22,6 +22,47 @@ pub(crate) trait PyPoll: Send {
     fn cancel(&mut self) -> bool {
         false
     }
+
+    /// The operation completed, but its result will never be delivered (the awaitable
+    /// was cancelled or closed while it held the result back, see
+    /// [`settling_waiter`](super::settling_waiter)): gives back what it took. The default
+    /// has nothing to give back.
+    fn undo(&mut self) {}
+}
+
+/// A [`PyPoll`] whose completed result is given back by `undo` (releasing a lock it took)
+/// if the awaitable never delivers it.
+struct Undoable<U> {
+    inner: Box<dyn PyPoll>,
+    undo: Option<U>,
+}
+
+impl<U: FnOnce() + Send> PyPoll for Undoable<U> {
+    fn poll(&mut self, py: Python<'_>, cx: &mut Context<'_>) -> Poll<PyResult<Py<PyAny>>> {
+        self.inner.poll(py, cx)
+    }
+
+    fn cancel(&mut self) -> bool {
+        self.inner.cancel()
+    }
+
+    fn undo(&mut self) {
+        self.inner.undo();
+        if let Some(undo) = self.undo.take() {
+            undo();
+        }
+    }
+}
+
+/// `inner`, with `undo` to run if it completed and its result is never delivered.
+pub(crate) fn undoable(
+    inner: Box<dyn PyPoll>,
+    undo: impl FnOnce() + Send + 'static,
+) -> Box<dyn PyPoll> {
+    Box::new(Undoable {
+        inner,
+        undo: Some(undo),
+    })
 }
 
 /// A future that borrows from an `Arc` it keeps alive (so it can live in a Python object).

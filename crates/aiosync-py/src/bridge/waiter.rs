@@ -19,6 +19,12 @@ struct WaiterState {
     /// Whether it was stepped, thrown into or closed: a waiter dropped untouched was never
     /// awaited.
     touched: bool,
+    /// Whether a step yielded an asyncio future (the operation had to wait).
+    waited: bool,
+    /// A settling waiter's result, held back for one loop iteration after an operation
+    /// that completed without waiting; `inner` is kept meanwhile, to be undone if the
+    /// result is never delivered. `Some` only while `inner` is.
+    settled: Option<Py<PyAny>>,
 }
 
 /// An awaitable that drives a core future from asyncio: each time the future is not
@@ -36,6 +42,15 @@ struct WaiterState {
 ///   completes, the remembered exception is raised instead of its result; if the
 ///   operation itself failed, its own error is raised, with the remembered exception as
 ///   its `__context__` (as Python does for an error raised in a `finally` block).
+///
+/// # Settling (aiorwlock's yield after acquire)
+///
+/// A settling waiter ([`settling_waiter`]) whose operation completes without having
+/// waited (no asyncio future yielded) yields once more to the loop, a bare `yield` as
+/// `asyncio.sleep(0)` makes, and delivers the result on the next step, so that a task
+/// looping on an uncontended acquire lets the other tasks of its loop run. A `throw`
+/// (cancellation), `close()` or drop during that yield undoes the completed operation
+/// ([`PyPoll::undo`]: a lock taken is released) and, for `throw`, raises the exception.
 #[pyclass(frozen, module = "aiosync._aiosync", name = "_Waiter")]
 pub(crate) struct Waiter {
     event_loop: Py<PyAny>,
@@ -44,6 +59,8 @@ pub(crate) struct Waiter {
     /// when it is dropped without being awaited; `None`: no warning (`__aenter__`, which
     /// `async with` always awaits).
     what: Option<&'static str>,
+    /// Yield once to the loop after an operation that completed without waiting.
+    settle: bool,
 }
 
 impl Waiter {
@@ -51,6 +68,7 @@ impl Waiter {
         event_loop: Bound<'_, PyAny>,
         what: Option<&'static str>,
         inner: Box<dyn PyPoll>,
+        settle: bool,
     ) -> Waiter {
         Waiter {
             event_loop: event_loop.unbind(),
@@ -58,8 +76,11 @@ impl Waiter {
                 inner: Some(inner),
                 thrown: None,
                 touched: false,
+                waited: false,
+                settled: None,
             }),
             what,
+            settle,
         }
     }
 
@@ -68,6 +89,13 @@ impl Waiter {
     fn step(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let mut st = self.state.lock();
         st.touched = true;
+        if let Some(v) = st.settled.take() {
+            // The loop ran once since the operation completed: deliver its result.
+            let inner = st.inner.take();
+            drop(st);
+            drop(inner);
+            return finished(py, v);
+        }
         let Some(inner) = st.inner.as_mut() else {
             return Err(PyRuntimeError::new_err(
                 "cannot reuse already awaited aiosync waiter",
@@ -86,6 +114,11 @@ impl Waiter {
             }
         };
         match polled {
+            Poll::Ready(Ok(v)) if self.settle && !st.waited && st.thrown.is_none() => {
+                // Completed without waiting: hold the result back for one loop iteration.
+                st.settled = Some(v);
+                Ok(Some(py.None()))
+            }
             Poll::Ready(r) => {
                 st.inner = None;
                 let thrown = st.thrown.take();
@@ -93,13 +126,10 @@ impl Waiter {
                 if let Some(thrown) = thrown {
                     return Err(after_cancel(py, thrown, r));
                 }
-                let v = r?;
-                if v.is_none(py) {
-                    return Ok(None);
-                }
-                Err(PyStopIteration::new_err((v,)))
+                finished(py, r?)
             }
             Poll::Pending => {
+                st.waited = true;
                 drop(st);
                 let fut = self
                     .event_loop
@@ -113,18 +143,33 @@ impl Waiter {
         }
     }
 
-    /// Drops the operation (running its cancel path) and any remembered exception.
+    /// Drops the operation (running its cancel path, or undoing it if it completed and
+    /// its result was held back) and any remembered exception.
     fn drop_inner(&self) {
-        let (inner, thrown) = {
+        let (mut inner, thrown, settled) = {
             let mut st = self.state.lock();
             st.touched = true;
-            (st.inner.take(), st.thrown.take())
+            (st.inner.take(), st.thrown.take(), st.settled.take())
         };
         // Outside the state lock: dropping may release the GIL (a detached `Mapped`), and
-        // another thread may be waiting for this lock while holding the GIL.
+        // another thread may be waiting for this lock while holding the GIL; undoing wakes
+        // other waiters.
+        if let (Some(inner), Some(_)) = (inner.as_mut(), &settled) {
+            inner.undo();
+        }
         drop(inner);
         drop(thrown);
+        drop(settled);
     }
+}
+
+/// The end of the awaitable with `v`: `None` (finished with None, no exception object
+/// needed), or `StopIteration(v)`.
+fn finished(py: Python<'_>, v: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+    if v.is_none(py) {
+        return Ok(None);
+    }
+    Err(PyStopIteration::new_err((v,)))
 }
 
 /// What a cancelled operation raises once it has finished: the thrown exception, or its
@@ -177,6 +222,8 @@ impl Waiter {
             let mut guard = self.state.lock();
             let st = &mut *guard;
             match st.inner.as_mut() {
+                // Settling: the operation completed; it is undone and the exception raised.
+                Some(_) if st.settled.is_some() => Some(exc),
                 // Already finishing a cancellation: it was asked once; keep the first.
                 Some(_) if st.thrown.is_some() => None,
                 Some(inner) => {
@@ -258,5 +305,17 @@ pub(crate) fn waiter(
     what: Option<&'static str>,
     inner: Box<dyn PyPoll>,
 ) -> PyResult<Py<PyAny>> {
-    Ok(Py::new(py, Waiter::new(lp, what, inner))?.into_any())
+    Ok(Py::new(py, Waiter::new(lp, what, inner, false))?.into_any())
+}
+
+/// As [`waiter`], settling: if `inner` completes without waiting, the awaitable yields
+/// once to the loop before it gives the result, and undoes the operation if it is
+/// cancelled or closed meanwhile (aiorwlock's yield after an acquire, see [`Waiter`]).
+pub(crate) fn settling_waiter(
+    py: Python<'_>,
+    lp: Bound<'_, PyAny>,
+    what: Option<&'static str>,
+    inner: Box<dyn PyPoll>,
+) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, Waiter::new(lp, what, inner, true))?.into_any())
 }

@@ -1,5 +1,6 @@
 //! The coroutine of one call of a synchronized `async def`.
 
+use super::Args;
 use crate::bridge::{self, chained, throw_arg};
 use crate::object_lock::{self, ObjectLocks};
 use crate::owners;
@@ -50,6 +51,8 @@ pub(crate) struct SynchronizedCall {
     func: Py<PyAny>,
     /// `None`: `func` is the Python path, which takes the lock itself.
     locks: Option<Py<ObjectLocks>>,
+    /// The instance of a bound method's call, passed before `args`.
+    instance: Option<Py<PyAny>>,
     args: Py<PyTuple>,
     kwargs: Option<Py<PyDict>>,
     /// The task that took the lock: `leave` releases as it.
@@ -58,17 +61,19 @@ pub(crate) struct SynchronizedCall {
 }
 
 impl SynchronizedCall {
-    /// A call of `func(*args, **kwargs)` under `locks` (`None`: the Python path).
+    /// A call of `func(instance, *args, **kwargs)` (`func(*args, **kwargs)` without an
+    /// instance) under `locks` (`None`: the Python path).
     pub(crate) fn new(
         func: Py<PyAny>,
         locks: Option<Py<ObjectLocks>>,
-        args: Py<PyTuple>,
+        (instance, args): (Option<Bound<'_, PyAny>>, Bound<'_, PyTuple>),
         kwargs: Option<Py<PyDict>>,
     ) -> SynchronizedCall {
         SynchronizedCall {
             func,
             locks,
-            args,
+            instance: instance.map(Bound::unbind),
+            args: args.unbind(),
             kwargs,
             owner: Mutex::new(None),
             state: Mutex::new(State::Entering(None)),
@@ -206,7 +211,12 @@ impl SynchronizedCall {
     /// With the lock held: makes the function's coroutine and drives it first.
     fn start(&self, py: Python<'_>, st: &mut State) -> PyResult<Output> {
         let kwargs = self.kwargs.as_ref().map(|k| k.bind(py));
-        match self.func.bind(py).call(self.args.bind(py), kwargs) {
+        let args = self.args.bind(py);
+        let args = match &self.instance {
+            Some(instance) => Args::Bound(instance.bind(py), args),
+            None => Args::Given(args),
+        };
+        match args.call(self.func.bind(py), kwargs) {
             Ok(coro) => self.running(py, st, coro, Input::Send(py.None().into_bound(py))),
             Err(e) => self.release_after(py, Err(e)).map(Output::Return),
         }
@@ -322,6 +332,7 @@ impl SynchronizedCall {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.func)?;
         visit.call(&self.locks)?;
+        visit.call(&self.instance)?;
         visit.call(&self.args)?;
         visit.call(&self.kwargs)?;
         // Running (the lock is taken): what it holds is in use, so not garbage.
