@@ -472,8 +472,9 @@ def test_threading_acquire_arguments(cls):
     assert sem.acquire(True, 0.01) is False
     with pytest.raises(ValueError):
         sem.acquire(blocking=False, timeout=1)
+    assert sem.acquire(timeout=-5) is False  # threading.Semaphore: does not wait
     with pytest.raises(ValueError):
-        sem.acquire(timeout=-5)
+        sem.acquire(False, -1)  # any timeout with blocking=False, as threading's
     sem.release()
     assert sem.acquire(True, 0) is True
     sem.release()

@@ -1,8 +1,7 @@
 //! Semaphore and BoundedSemaphore: conversion only (permits, FIFO and the bound are the
 //! core's `aiosync::Semaphore`).
 
-use crate::bridge::Flag;
-use crate::bridge::{self, mapped, no_loop, ready_none, running_loop};
+use crate::bridge::{self, mapped, no_loop, ready_none, running_loop, Flag, Timeouts};
 use aiosync::Semaphore as CoreSemaphore;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -114,7 +113,11 @@ impl Semaphore {
         Semaphore::create(value, false)
     }
 
-    /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`.
+    /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`,
+    /// where a negative timeout does not wait, as in `threading.Semaphore`.
+    ///
+    /// Cancel safety: a cancelled asyncio acquire takes nothing; a permit handed to it
+    /// meanwhile goes to the next waiter.
     #[pyo3(signature = (blocking=None, timeout=None))]
     fn acquire(
         &self,
@@ -122,7 +125,8 @@ impl Semaphore {
         blocking: Option<Flag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        bridge::contextual_acquire(
+        bridge::contextual_acquire_as(
+            Timeouts::Semaphore,
             py,
             blocking,
             timeout,
@@ -131,7 +135,6 @@ impl Semaphore {
         )
     }
 
-    /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
     /// The asyncio form of `acquire()` whatever the caller: an awaitable giving True, on
     /// the loop running in this thread (`RuntimeError` without one).
     ///
@@ -141,9 +144,9 @@ impl Semaphore {
         bridge::async_form(py, |lp, value| self.p.acquire_async(py, lp, value))
     }
 
-    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
-    /// returns whether it got the lock. A wait that could never end (this thread's running
-    /// loop holds it) raises `RuntimeError`.
+    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL)
+    /// for at most `timeout` seconds (a negative one: not at all), returns whether it got
+    /// a permit.
     #[pyo3(
         name = "acquire_blocking",
         signature = (blocking=Flag(true), timeout=None),
@@ -155,9 +158,12 @@ impl Semaphore {
         blocking: Flag,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        bridge::blocking_form(blocking, timeout, |b, t| self.p.acquire_blocking(py, b, t))
+        bridge::blocking_form_as(Timeouts::Semaphore, blocking, timeout, |b, t| {
+            self.p.acquire_blocking(py, b, t)
+        })
     }
 
+    /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
     #[pyo3(signature = (n=1))]
     fn release(&self, n: i64) -> PyResult<()> {
         if n < 1 {
