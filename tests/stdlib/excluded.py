@@ -63,9 +63,8 @@ EXCLUDED: dict[str, str] = {
 # Behavioural differences not fixed yet: run as expected failures (a hang ends at a short
 # timeout), so that a fix shows as an unexpected success until its entry goes.
 _REPR = "repr differs from the standard library's"
-_CONDITION = "Condition()'s default lock is not reentrant (nor weakly referenceable)"
+_CONDITION = "Condition()'s default lock is not reentrant"
 _BARRIER = "Barrier reset/abort act when called, not when awaited; repr lacks its state"
-_MESSAGE = "error messages name aiosync._aiosync.X (or __new__) where asyncio names X"
 
 TO_FIX: dict[str, str] = {
     "ThreadingLockTests::test_locked_repr": _REPR,
@@ -77,8 +76,6 @@ TO_FIX: dict[str, str] = {
     "ThreadingConditionAsRLockTests::test_reacquire": _CONDITION,
     "ThreadingConditionAsRLockTests::test_release_unacquired": _CONDITION,
     "ThreadingConditionAsRLockTests::test_repr": _REPR,
-    "ThreadingConditionAsRLockTests::test_weakref_deleted": _CONDITION,
-    "ThreadingConditionAsRLockTests::test_weakref_exists": _CONDITION,
     "ThreadingEventTests::test_repr": _REPR,
     "ThreadingConditionTests::test_acquire": _CONDITION,
     "ThreadingSemaphoreTests::test_repr": _REPR,
@@ -95,12 +92,8 @@ TO_FIX: dict[str, str] = {
     "AsyncioBarrierTests::test_reset_barrier_while_tasks_waiting_and_waiting_again": _BARRIER,
     "AsyncioConditionTests::test_repr": _REPR,
     "AsyncioEventTests::test_repr": _REPR,
-    "AsyncioLockTests::test_lock": _MESSAGE,
-    "AsyncioLockTests::test_lock_by_with_statement": _MESSAGE,
-    "AsyncioLockTests::test_lock_doesnt_accept_loop_parameter": _MESSAGE,
     "AsyncioLockTests::test_repr": _REPR,
     "AsyncioSemaphoreTests::test_repr": _REPR,
-    "AsyncioSemaphoreTests::test_semaphore": _MESSAGE,
     "AsyncioQueueBasicTests::test_generic_alias": "Queue[int] not subscriptable",
     "AsyncioQueueBasicTests::test_repr": _REPR,
     "AsyncioQueueBasicTests::test_str": _REPR,

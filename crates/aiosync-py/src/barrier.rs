@@ -6,11 +6,16 @@ use crate::errors;
 use aiosync::{Arrival, Barrier as CoreBarrier, BarrierWaitResult, BrokenBarrierError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 
 /// A barrier for a fixed number of parties, shared by threads and event loops.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "Barrier")]
+///
+/// `Barrier(parties, action=None, timeout=None)`: `action` runs in the last arrival of
+/// each round before the round is released; `timeout` is the default of threading-style
+/// waits.
+#[pyclass(frozen, weakref, module = "aiosync", name = "Barrier")]
 pub(crate) struct Barrier {
     b: Arc<CoreBarrier>,
     /// threading.Barrier's `action`: run by the last arrival of each round, thread or
@@ -50,13 +55,20 @@ fn lead(
 
 #[pymethods]
 impl Barrier {
+    /// Takes the barrier's arguments; any other is left to `__init__` to refuse, as for
+    /// a class written in Python (so its errors name `Barrier.__init__()`).
     #[new]
-    #[pyo3(signature = (parties, action=None, timeout=None))]
+    #[pyo3(
+        signature = (parties, action=None, timeout=None, *_args, **_kwargs),
+        text_signature = "(parties, action=None, timeout=None)"
+    )]
     fn new(
         py: Python<'_>,
         parties: i64,
         action: Option<Py<PyAny>>,
         timeout: Option<f64>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         if parties < 1 {
             return Err(PyValueError::new_err("parties must be >= 1"));
@@ -75,6 +87,12 @@ impl Barrier {
             action,
             timeout,
         })
+    }
+
+    /// Checks the arguments (`__new__` used them).
+    #[pyo3(signature = (parties, action=None, timeout=None))]
+    fn __init__(&self, parties: i64, action: Option<Py<PyAny>>, timeout: Option<f64>) {
+        let _ = (parties, action, timeout);
     }
 
     /// asyncio: `await barrier.wait()`; threading: `barrier.wait(timeout=None)`. Gives

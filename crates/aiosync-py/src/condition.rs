@@ -32,7 +32,7 @@ enum Kind {
 /// `Condition(lock=None)` makes its own `Lock`; pass an `aiosync.Lock` or `aiosync.RLock`
 /// to share one. Notifications go to waiters oldest first; one given to a waiter that is
 /// then cancelled goes to the next waiter.
-#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Condition")]
+#[pyclass(frozen, subclass, weakref, module = "aiosync", name = "Condition")]
 pub(crate) struct Condition {
     kind: Kind,
     lock: Py<PyAny>,
@@ -222,9 +222,16 @@ impl Condition {
 
 #[pymethods]
 impl Condition {
+    /// Takes `lock`; any other argument is left to `__init__` to refuse, as for a class
+    /// written in Python (so its errors name `Condition.__init__()`).
     #[new]
-    #[pyo3(signature = (lock=None))]
-    fn new(py: Python<'_>, lock: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (lock=None, *_args, **_kwargs), text_signature = "(lock=None)")]
+    fn new(
+        py: Python<'_>,
+        lock: Option<Bound<'_, PyAny>>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let lock = match lock {
             Some(l) if !l.is_none() => l,
             _ => Py::new(py, Lock::create())?.into_bound(py).into_any(),
@@ -250,6 +257,15 @@ impl Condition {
         })
     }
 
+    /// Checks the arguments (`__new__` used `lock`).
+    #[pyo3(signature = (lock=None))]
+    fn __init__(&self, lock: Option<Bound<'_, PyAny>>) {
+        let _ = lock;
+    }
+
+    /// The lock's `acquire(...)`, with its arguments (see `Lock.acquire`, `RLock.acquire`).
+    ///
+    /// Cancel safety: as the lock's.
     #[pyo3(signature = (*args, **kwargs))]
     fn acquire(
         &self,

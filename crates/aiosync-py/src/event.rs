@@ -4,23 +4,32 @@ use crate::bridge::{self, mapped, mode, wait_timeout_arg, Mode};
 use aiosync::Event as CoreEvent;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 
 /// An event flag shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "Event")]
+///
+/// `Event()` takes no arguments.
+#[pyclass(frozen, weakref, module = "aiosync", name = "Event")]
 pub(crate) struct Event {
     ev: Arc<CoreEvent>,
 }
 
 #[pymethods]
 impl Event {
+    /// Accepts any arguments: `__init__` checks them, as for a class written in Python
+    /// (so its errors name `Event.__init__()`).
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs), text_signature = "()")]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Event {
             ev: Arc::new(CoreEvent::new()),
         }
     }
+
+    /// Takes no arguments.
+    fn __init__(&self) {}
 
     fn is_set(&self) -> bool {
         self.ev.is_set()

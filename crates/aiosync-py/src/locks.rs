@@ -7,12 +7,14 @@ use crate::owners;
 use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, Reentry};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A lock shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "Lock")]
+///
+/// `Lock()` takes no arguments.
+#[pyclass(frozen, weakref, module = "aiosync", name = "Lock")]
 pub(crate) struct Lock {
     l: Arc<RawLock>,
 }
@@ -72,10 +74,16 @@ impl Lock {
 
 #[pymethods]
 impl Lock {
+    /// Accepts any arguments: `__init__` checks them, as for a class written in Python
+    /// (so its errors name `Lock.__init__()`, as asyncio's and threading's do).
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs), text_signature = "()")]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Lock::create()
     }
+
+    /// Takes no arguments.
+    fn __init__(&self) {}
 
     /// asyncio: `await lock.acquire()`. threading: `lock.acquire(blocking=True, timeout=-1)`.
     ///
@@ -166,7 +174,9 @@ impl Lock {
 
 /// A reentrant lock: owned by the thread (threading calls) or the asyncio task (asyncio
 /// calls) that acquired it, which may acquire it again.
-#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "RLock")]
+///
+/// `RLock()` takes no arguments.
+#[pyclass(frozen, weakref, module = "aiosync", name = "RLock")]
 pub(crate) struct RLock {
     m: Arc<RawReentrantLock>,
 }
@@ -247,10 +257,15 @@ impl RLock {
 
 #[pymethods]
 impl RLock {
+    /// Accepts any arguments: `__init__` checks them, as for a class written in Python.
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs), text_signature = "()")]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         RLock::create()
     }
+
+    /// Takes no arguments.
+    fn __init__(&self) {}
 
     /// asyncio: `await rlock.acquire()` (owner: the task). threading:
     /// `rlock.acquire(blocking=True, timeout=-1)` (owner: the thread).

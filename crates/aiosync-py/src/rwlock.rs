@@ -20,7 +20,7 @@ use std::time::Duration;
 /// would deadlock). As in aiorwlock, an asyncio acquire belongs to the task that awaits
 /// it: `asyncio.create_task(rw.writer_lock.acquire())` makes that task the writer (and
 /// on Python 3.11, so does `asyncio.wait_for`, which awaits in a task of its own).
-#[pyclass(frozen, module = "aiosync._aiosync", name = "RWLock")]
+#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "RWLock")]
 pub(crate) struct RWLock {
     reader: Py<RWSide>,
     writer: Py<RWSide>,

@@ -5,7 +5,7 @@ use crate::bridge::{self, mapped, no_loop, ready_none, running_loop, Flag, Timeo
 use aiosync::Semaphore as CoreSemaphore;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,7 +76,9 @@ impl Permits {
 }
 
 /// A counting semaphore shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Semaphore")]
+///
+/// `Semaphore(value=1)`: `value` free permits (`ValueError` if negative).
+#[pyclass(frozen, subclass, weakref, module = "aiosync", name = "Semaphore")]
 pub(crate) struct Semaphore {
     p: Arc<Permits>,
     bounded: bool,
@@ -107,10 +109,22 @@ impl Semaphore {
 
 #[pymethods]
 impl Semaphore {
+    /// Takes `value`; any other argument is left to `__init__` to refuse, as for a class
+    /// written in Python (so its errors name `Semaphore.__init__()`).
     #[new]
-    #[pyo3(signature = (value=1))]
-    fn new(value: i64) -> PyResult<Self> {
+    #[pyo3(signature = (value=1, *_args, **_kwargs), text_signature = "(value=1)")]
+    fn new(
+        value: i64,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         Semaphore::create(value, false)
+    }
+
+    /// Checks the arguments (`__new__` used `value`).
+    #[pyo3(signature = (value=1))]
+    fn __init__(&self, value: i64) {
+        let _ = value;
     }
 
     /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`,
@@ -223,17 +237,31 @@ impl Semaphore {
 }
 
 /// A semaphore that refuses to be released above its initial value.
-#[pyclass(frozen, extends = Semaphore, module = "aiosync._aiosync", name = "BoundedSemaphore")]
+///
+/// `BoundedSemaphore(value=1)`: `value` free permits, and at most `value` ever.
+#[pyclass(frozen, extends = Semaphore, module = "aiosync", name = "BoundedSemaphore")]
 pub(crate) struct BoundedSemaphore;
 
 #[pymethods]
 impl BoundedSemaphore {
+    /// Takes `value`; any other argument is left to `__init__` to refuse.
     #[new]
-    #[pyo3(signature = (value=1))]
-    fn new(value: i64) -> PyResult<PyClassInitializer<Self>> {
+    #[pyo3(signature = (value=1, *_args, **_kwargs), text_signature = "(value=1)")]
+    fn new(
+        value: i64,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
         Ok(
             PyClassInitializer::from(Semaphore::create(value, true)?)
                 .add_subclass(BoundedSemaphore),
         )
+    }
+
+    /// Checks the arguments (`__new__` used `value`); errors name
+    /// `BoundedSemaphore.__init__()`.
+    #[pyo3(signature = (value=1))]
+    fn __init__(&self, value: i64) {
+        let _ = value;
     }
 }
