@@ -249,7 +249,7 @@ def test_wait_for_timeout_withdraws_the_party(arun):
 def test_reset_unused_barrier(arun):
     async def main():
         barrier = aiosync.Barrier(1)
-        barrier.reset()
+        await barrier.reset()
         assert barrier.n_waiting == 0
         assert not barrier.broken
         assert await barrier.wait() == 0
@@ -272,7 +272,7 @@ def test_reset_breaks_current_waiters(arun):
         tasks = [asyncio.create_task(coro()) for _ in range(N - 1)]
         await asyncio.sleep(0)
         assert barrier.n_waiting == N - 1
-        barrier.reset()
+        await barrier.reset()
         await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
 
         assert len(errors) == N - 1
@@ -309,7 +309,7 @@ def test_reset_while_waiting_and_waiting_again(arun):
 
         tasks = [asyncio.create_task(coro1()) for _ in range(N - 1)]
         await asyncio.sleep(0)
-        barrier.reset()
+        await barrier.reset()
         await asyncio.sleep(0)
         tasks.append(asyncio.create_task(coro2()))
         await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
@@ -337,7 +337,7 @@ def test_reset_while_tasks_draining(arun):
             await barrier.wait()
             count += 1
             if count == N:
-                barrier.reset()
+                await barrier.reset()
                 await barrier.wait()
             else:
                 try:
@@ -371,7 +371,7 @@ def test_abort(arun):
 
         tasks = [asyncio.create_task(coro()) for _ in range(N - 2)]
         await asyncio.sleep(0)
-        barrier.abort()
+        await barrier.abort()
         await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
         assert errors == [True] * (N - 2)
         assert barrier.broken
@@ -382,7 +382,7 @@ def test_abort(arun):
         with pytest.raises(aiosync.BrokenBarrierError):
             async with barrier:
                 pass
-        barrier.reset()
+        await barrier.reset()
         assert not barrier.broken
         assert sorted(await gather_tasks(N, barrier.wait)) == list(range(N))
 
@@ -406,7 +406,7 @@ def test_abort_when_exception(arun):
             except aiosync.BrokenBarrierError:
                 results2.append(True)
             except RuntimeError:
-                barrier.abort()
+                await barrier.abort()
 
         await gather_tasks(N, coro)
         assert barrier.broken
@@ -437,10 +437,10 @@ def test_abort_when_exception_then_reset(arun):
             except aiosync.BrokenBarrierError:
                 results2.append(True)
             except RuntimeError:
-                barrier1.abort()
+                await barrier1.abort()
             i = await barrier2.wait()
             if i == N // 2:
-                barrier1.reset()
+                await barrier1.reset()
             await barrier2.wait()
             await barrier1.wait()
             results3.append(True)

@@ -108,6 +108,10 @@ impl Barrier {
         }
     }
 
+    /// The asyncio form of `wait()` whatever the caller: an awaitable giving the arrival
+    /// index, on the loop running in this thread (`RuntimeError` without one).
+    ///
+    /// Cancel safety: as `wait`.
     #[pyo3(name = "wait_async")]
     fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?
@@ -115,6 +119,8 @@ impl Barrier {
         self.wait_async(py, lp)
     }
 
+    /// The threading form of `wait(timeout)` whatever the caller: blocks (releasing the
+    /// GIL), gives the arrival index; a timeout breaks the barrier.
     #[pyo3(name = "wait_blocking", signature = (timeout=None))]
     fn wait_blocking_py(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         self.wait_blocking(py, timeout.or(self.timeout))
@@ -129,18 +135,28 @@ impl Barrier {
         bridge::ready_none(py).into_any()
     }
 
-    /// Breaks the barrier: current and later waits fail until `reset()`. In a running
-    /// loop it returns an awaitable, as asyncio's coroutine does.
+    /// Breaks the barrier: current and later waits fail until `reset()`.
+    ///
+    /// With an event loop running in this thread it returns an awaitable that breaks the
+    /// barrier when awaited, as asyncio's coroutine does (a `RuntimeWarning` if it is
+    /// never awaited); otherwise it acts at once and returns None, as threading's.
+    ///
+    /// Cancel safety: the awaitable acts in one step, without waiting: cancelled before
+    /// it runs, it does nothing.
     fn abort(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.b.abort();
-        done(py)
+        self.act(py, "Barrier.abort()", CoreBarrier::abort)
     }
 
-    /// Back to the empty state; parties waiting now get BrokenBarrierError. In a running
-    /// loop it returns an awaitable, as asyncio's coroutine does.
+    /// Back to the empty state; parties waiting now get BrokenBarrierError, parties
+    /// arriving meanwhile wait until those have left.
+    ///
+    /// With an event loop running in this thread it returns an awaitable that resets when
+    /// awaited, as asyncio's coroutine does (a `RuntimeWarning` if it is never awaited);
+    /// otherwise it acts at once and returns None, as threading's.
+    ///
+    /// Cancel safety: as `abort`.
     fn reset(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.b.reset();
-        done(py)
+        self.act(py, "Barrier.reset()", CoreBarrier::reset)
     }
 
     #[getter]
@@ -168,15 +184,26 @@ impl Barrier {
     }
 }
 
-/// `None` for a threading caller, a done awaitable for an asyncio one.
-fn done(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    Ok(match bridge::running_loop(py)? {
-        Some(_) => bridge::ready_none(py).into_any(),
-        None => py.None(),
-    })
-}
-
 impl Barrier {
+    /// `abort()` / `reset()`: with a loop running in this thread, an awaitable that calls
+    /// `f` when first stepped (named `what` in the never-awaited warning); else `f` now.
+    fn act(&self, py: Python<'_>, what: &'static str, f: fn(&CoreBarrier)) -> PyResult<Py<PyAny>> {
+        let Some(lp) = bridge::running_loop(py)? else {
+            f(&self.b);
+            return Ok(py.None());
+        };
+        bridge::waiter(
+            py,
+            lp,
+            Some(what),
+            mapped(
+                self.b.clone(),
+                move |b| async move { f(b) },
+                |py, ()| Ok(py.None()),
+            ),
+        )
+    }
+
     fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let Some(action) = &self.action else {
             return bridge::waiter(

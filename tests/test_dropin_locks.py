@@ -1,0 +1,184 @@
+"""aiosync as a drop-in for threading's and asyncio's locks, where the two differ: the
+lock `Condition()` makes (an RLock to threads, a Lock to tasks), weak references, reprs
+that carry both formats, Barrier reset()/abort() acting when awaited, the type names in
+CPython's messages, and threading.Semaphore's negative timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import inspect
+import pickle
+import threading
+import warnings
+import weakref
+
+import aiosync
+import pytest
+from conftest import join_all, run_in_thread, wait_until
+
+CLASSES = {
+    "Lock": aiosync.Lock,
+    "RLock": aiosync.RLock,
+    "Semaphore": aiosync.Semaphore,
+    "BoundedSemaphore": aiosync.BoundedSemaphore,
+    "Event": aiosync.Event,
+    "Condition": aiosync.Condition,
+    "Barrier": lambda: aiosync.Barrier(2),
+}
+
+
+# -- 2. weak references ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [*CLASSES.values(), aiosync.RWLock], ids=[*CLASSES, "RWLock"])
+def test_weakref(make):
+    obj = make()
+    ref = weakref.ref(obj)
+    assert ref() is obj
+    del obj
+    gc.collect()
+    assert ref() is None
+
+
+# -- 4. Barrier reset() / abort() ------------------------------------------------------
+
+
+def test_barrier_reset_and_abort_act_when_awaited(arun):
+    async def main():
+        b = aiosync.Barrier(2)
+        abort = b.abort()
+        assert not b.broken  # nothing yet, as for asyncio's coroutine
+        await abort
+        assert b.broken
+        reset = b.reset()
+        assert b.broken
+        await reset
+        assert not b.broken
+
+    arun(main())
+
+
+def test_barrier_reset_in_a_task_breaks_the_waiters_it_finds(arun):
+    async def main():
+        b = aiosync.Barrier(3)
+        outcomes = []
+
+        async def party():
+            try:
+                await b.wait()
+                outcomes.append("passed")
+            except aiosync.BrokenBarrierError:
+                outcomes.append("broken")
+
+        parties = [asyncio.create_task(party()) for _ in range(2)]
+        asyncio.create_task(b.reset())  # runs after the parties queued
+        await asyncio.gather(*parties)
+        assert outcomes == ["broken", "broken"] and not b.broken
+
+    arun(main())
+
+
+def test_barrier_abort_never_awaited_warns_and_does_nothing(arun):
+    async def main():
+        b = aiosync.Barrier(2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            b.abort()
+            gc.collect()
+        assert not b.broken
+        assert any("Barrier.abort() was never awaited" in str(w.message) for w in caught)
+
+    arun(main())
+
+
+def test_barrier_reset_and_abort_from_a_thread_act_at_once():
+    b = aiosync.Barrier(2)
+    assert b.abort() is None and b.broken
+    assert b.reset() is None and not b.broken
+    t = run_in_thread(b.wait)
+    wait_until(lambda: b.n_waiting == 1)
+    b.abort()
+    with pytest.raises(aiosync.BrokenBarrierError):
+        join_all([t])
+
+
+# -- 5. names in messages --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_type_names(name):
+    cls = getattr(aiosync, name)
+    assert cls.__module__ == "aiosync" and cls.__qualname__ == name
+    assert repr(cls) == f"<class 'aiosync.{name}'>"
+    assert pickle.loads(pickle.dumps(cls)) is cls
+    with pytest.raises(TypeError, match=f"cannot pickle '{name}' object"):
+        pickle.dumps(CLASSES[name]())
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_await_on_the_object_names_its_type(arun, name):
+    async def main():
+        with pytest.raises(TypeError, match=f"^object {name} can't be used in 'await' expression$"):
+            await CLASSES[name]()
+
+    arun(main())
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_unexpected_arguments_name_init(name):
+    cls = getattr(aiosync, name)
+    args = (2,) if name == "Barrier" else ()
+    msg = rf"^{name}\.__init__\(\) got an unexpected keyword argument 'loop'$"
+    with pytest.raises(TypeError, match=msg):
+        cls(*args, loop=None)
+
+
+def test_constructor_arguments_still_checked():
+    assert inspect.signature(aiosync.Semaphore) == inspect.signature(lambda value=1: None)
+    assert inspect.signature(aiosync.Lock) == inspect.signature(lambda: None)
+    with pytest.raises(TypeError, match=r"Lock\.__init__\(\) takes 0 positional"):
+        aiosync.Lock(1)
+    with pytest.raises(ValueError):
+        aiosync.Semaphore(-1)
+    with pytest.raises(TypeError):
+        aiosync.Condition(threading.Lock())
+    assert aiosync.Semaphore(value=2)._value == 2
+    assert aiosync.Barrier(parties=2, timeout=1).parties == 2
+
+
+def test_subclass_with_its_own_init():
+    class Named(aiosync.Semaphore):
+        def __init__(self, value, *, name):
+            super().__init__(value)
+            self.name = name
+
+    # `__new__` takes `value` and leaves the rest to the subclass's `__init__`.
+    sem = Named(1, name="n")
+    assert sem.name == "n" and sem._value == 1
+    with pytest.raises(TypeError, match="name"):
+        Named(1)
+
+
+# -- 6. threading.Semaphore's timeouts -------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [aiosync.Semaphore, aiosync.BoundedSemaphore])
+def test_semaphore_negative_timeout_does_not_wait(cls):
+    sem = cls(1)
+    assert sem.acquire(timeout=-2) is True  # free: taken
+    assert sem.acquire(timeout=-2) is False  # none free: no wait
+    assert sem.acquire(timeout=-1) is False  # -1 too, unlike Lock's "no limit"
+    assert sem.acquire_blocking(timeout=-1) is False
+    with pytest.raises(ValueError):
+        sem.acquire(False, -1)
+    sem.release()
+
+
+def test_lock_timeouts_stay_thread_lock_s():
+    lock = aiosync.Lock()
+    assert lock.acquire(timeout=-1) is True  # -1: no limit
+    assert lock.acquire(False, -1) is False  # allowed with blocking=False
+    with pytest.raises(ValueError):
+        lock.acquire(timeout=-2)
+    lock.release()
