@@ -12,9 +12,10 @@ from conftest import DEADLINE, join_all, run_in_loop_thread, run_in_thread, wait
 
 
 def n_waiters(cond) -> int:
-    m = re.search(r"waiters=(\d+)", repr(cond))
+    """The waiter count the repr shows (asyncio's `, waiters:N`, absent when none)."""
+    m = re.search(r"\[(?:un)?locked(?:, waiters:(\d+))?\]>$", repr(cond))
     assert m, repr(cond)
-    return int(m.group(1))
+    return int(m.group(1) or 0)
 
 
 # -- asyncio -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import asyncio
 import gc
 import inspect
 import pickle
+import re
 import threading
 import warnings
 import weakref
@@ -28,6 +29,10 @@ CLASSES = {
 }
 
 
+def at(obj) -> str:
+    return f"{id(obj):#x}"
+
+
 # -- 2. weak references ----------------------------------------------------------------
 
 
@@ -39,6 +44,135 @@ def test_weakref(make):
     del obj
     gc.collect()
     assert ref() is None
+
+
+# -- 3. reprs --------------------------------------------------------------------------
+
+
+def test_lock_repr(arun):
+    async def main():
+        lock = aiosync.Lock()
+        a = at(lock)
+        assert repr(lock) == f"<unlocked aiosync.Lock object at {a} [unlocked]>"
+        await lock.acquire()
+        assert repr(lock) == f"<locked aiosync.Lock object at {a} [locked]>"
+        waiters = [asyncio.create_task(lock.acquire()) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert repr(lock) == f"<locked aiosync.Lock object at {a} [locked, waiters:2]>"
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        lock.release()
+
+    arun(main())
+
+
+def test_rlock_repr_is_threading_s():
+    lock = aiosync.RLock()
+    assert repr(lock) == f"<unlocked aiosync.RLock object count=0 at {at(lock)}>"
+    with lock, lock:
+        assert repr(lock) == f"<locked aiosync.RLock object count=2 at {at(lock)}>"
+
+
+def test_condition_repr(arun):
+    async def main():
+        cond = aiosync.Condition()
+        a = at(cond)
+        assert repr(cond) == f"<unlocked aiosync.Condition object at {a} [unlocked]>"
+
+        async def waiter():
+            async with cond:
+                await cond.wait()
+
+        tasks = [asyncio.create_task(waiter()) for _ in range(2)]
+        await asyncio.sleep(0)
+        await cond.acquire()
+        assert repr(cond) == f"<locked aiosync.Condition object at {a} [locked, waiters:2]>"
+        cond.notify_all()
+        cond.release()
+        await asyncio.gather(*tasks)
+
+    arun(main())
+
+
+def test_event_repr(arun):
+    async def main():
+        ev = aiosync.Event()
+        a = at(ev)
+        assert repr(ev) == f"<<aiosync.Event at {a}: unset> object at {a} [unset]>"
+        t = asyncio.create_task(ev.wait())
+        await asyncio.sleep(0)
+        assert repr(ev).endswith(": unset> object at " + a + " [unset, waiters:1]>")
+        ev.set()
+        await t
+        assert repr(ev) == f"<<aiosync.Event at {a}: set> object at {a} [set]>"
+
+    arun(main())
+
+
+def test_semaphore_reprs(arun):
+    async def main():
+        sem = aiosync.BoundedSemaphore(3)
+        a = at(sem)
+        expect = f"<<aiosync.BoundedSemaphore at {a}: value=3/3> object at {a} [unlocked, value:3]>"
+        assert repr(sem) == expect
+        for _ in range(3):
+            await sem.acquire()
+        t = asyncio.create_task(sem.acquire())
+        await asyncio.sleep(0)
+        expect = f"<<aiosync.BoundedSemaphore at {a}: value=0/3> object at {a} [locked, waiters:1]>"
+        assert repr(sem) == expect
+        sem.release()
+        await t
+        plain = aiosync.Semaphore(2)
+        assert repr(plain).startswith(f"<<aiosync.Semaphore at {at(plain)}: value=2> ")
+
+    arun(main())
+
+
+def test_barrier_repr_shows_the_core_s_states(arun):
+    async def main():
+        b = aiosync.Barrier(3)
+        a = at(b)
+
+        def shows(threading_part, asyncio_part):
+            inner = f"<aiosync.Barrier at {a}: {threading_part}>"
+            assert repr(b) == f"<{inner} object at {a} [{asyncio_part}]>"
+
+        shows("waiters=0/3", "filling, waiters:0/3")
+        states = []
+
+        async def party():
+            await b.wait()
+            states.append(re.search(r"\[(\w+)", repr(b)).group(1))
+
+        tasks = [asyncio.create_task(party()) for _ in range(2)]
+        await asyncio.sleep(0)
+        shows("waiters=2/3", "filling, waiters:2/3")
+        await b.wait()  # the last arrival: the round drains while the others return
+        shows("waiters=0/3", "draining, waiters:0/3")
+        await asyncio.gather(*tasks)
+        assert states == ["draining", "filling"]  # the last one out sees it fill again
+        blocked = asyncio.create_task(b.wait())
+        await asyncio.sleep(0)
+        await b.reset()
+        shows("waiters=0/3", "resetting, waiters:0/3")
+        with pytest.raises(aiosync.BrokenBarrierError):
+            await blocked
+        shows("waiters=0/3", "filling, waiters:0/3")
+        await b.abort()
+        shows("broken", "broken")
+
+    arun(main())
+
+
+def test_subclass_repr_names_the_subclass():
+    class MyCondition(aiosync.Condition):
+        pass
+
+    cond = MyCondition()
+    name = f"{__name__}.test_subclass_repr_names_the_subclass.<locals>.MyCondition"
+    assert repr(cond) == f"<unlocked {name} object at {at(cond)} [unlocked]>"
 
 
 # -- 4. Barrier reset() / abort() ------------------------------------------------------

@@ -38,10 +38,13 @@ def test_bounded_is_a_semaphore():
 
 def test_repr():
     sem = aiosync.Semaphore(2)
-    assert repr(sem) == "<aiosync.Semaphore [value=2]>"
+    at = f"{id(sem):#x}"
+    assert repr(sem) == f"<<aiosync.Semaphore at {at}: value=2> object at {at} [unlocked, value:2]>"
     sem.acquire()
-    assert repr(sem) == "<aiosync.Semaphore [value=1]>"
-    assert repr(aiosync.BoundedSemaphore(3)) == "<aiosync.BoundedSemaphore [value=3]>"
+    assert repr(sem).endswith(": value=1> object at " + at + " [unlocked, value:1]>")
+    sem.acquire()
+    assert repr(sem).endswith(": value=0> object at " + at + " [locked]>")
+    assert "value=3/3>" in repr(aiosync.BoundedSemaphore(3))
 
 
 def test_semaphore_itself_is_not_awaitable(arun):

@@ -3,7 +3,10 @@
 
 use crate::bridge::{self, mapped, mode, timeout_arg, wait_timeout_arg, Mode};
 use crate::errors;
-use aiosync::{Arrival, Barrier as CoreBarrier, BarrierWaitResult, BrokenBarrierError};
+use crate::repr;
+use aiosync::{
+    Arrival, Barrier as CoreBarrier, BarrierState, BarrierWaitResult, BrokenBarrierError,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -174,12 +177,19 @@ impl Barrier {
         self.b.is_broken()
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<aiosync.Barrier [parties={}, n_waiting={}, broken={}]>",
-            self.parties(),
-            self.n_waiting(),
-            if self.broken() { "True" } else { "False" }
+    /// threading's `<threading.Barrier at 0x…: waiters=1/3>` (or `: broken>`) nested in
+    /// asyncio's `<… object at 0x… [filling, waiters:1/3]>` (or `[broken]`); the state
+    /// (filling, draining, resetting, broken) is the core barrier's.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let b = &slf.get().b;
+        let (state, n, parties) = (b.state(), b.n_waiting(), b.parties());
+        if state == BarrierState::Broken {
+            return repr::nested(slf.as_any(), "broken", "broken");
+        }
+        repr::nested(
+            slf.as_any(),
+            &format!("waiters={n}/{parties}"),
+            &format!("{state}, waiters:{n}/{parties}"),
         )
     }
 }

@@ -5,6 +5,7 @@ use crate::bridge::Flag;
 use crate::bridge::{self, mode, wait_timeout_arg, Mode, Owned, PyPoll};
 use crate::locks::{Lock, RLock};
 use crate::owners;
+use crate::repr;
 use aiosync::raw::{Holder, RawLock, RawReentrantLock, Relock};
 use aiosync::{Condition as CoreCondition, RawWait, RawWaitError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -433,11 +434,12 @@ impl Condition {
         self.notify_all(py)
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "<aiosync.Condition [{}, waiters={}]>",
-            self.lock.bind(py).repr()?,
-            self.cond().waiters()
-        ))
+    /// The lock's state in threading's lock format and asyncio's Condition format:
+    /// `<locked aiosync.Condition object at 0x… [locked, waiters:1]>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.get();
+        let state = if this.locked() { "locked" } else { "unlocked" };
+        let extras = repr::extras(state, this.cond().waiters());
+        repr::lock(slf.as_any(), state, "", &extras)
     }
 }

@@ -12,6 +12,7 @@ mod locks;
 mod object_lock;
 mod owners;
 mod queue;
+mod repr;
 mod rwlock;
 mod semaphore;
 mod synchronized;

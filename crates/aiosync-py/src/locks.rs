@@ -4,6 +4,7 @@
 use crate::bridge::{self, mapped, no_loop, ready, ready_none};
 use crate::bridge::{Flag, IntFlag};
 use crate::owners;
+use crate::repr;
 use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, Reentry};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -166,9 +167,13 @@ impl Lock {
         Ok(ready_none(py).into_any())
     }
 
-    fn __repr__(&self) -> String {
-        let state = if self.locked() { "locked" } else { "unlocked" };
-        format!("<aiosync.Lock [{state}]>")
+    /// threading's `<unlocked _thread.lock object at 0x…>` and asyncio's
+    /// `<asyncio.locks.Lock object at 0x… [locked, waiters:1]>` in one:
+    /// `<locked aiosync.Lock object at 0x… [locked, waiters:1]>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let l = &slf.get().l;
+        let state = if l.is_locked() { "locked" } else { "unlocked" };
+        repr::lock(slf.as_any(), state, "", &repr::extras(state, l.waiters()))
     }
 }
 
@@ -369,8 +374,11 @@ impl RLock {
         Ok(ready_none(py).into_any())
     }
 
-    fn __repr__(&self) -> String {
-        let state = if self.locked() { "locked" } else { "unlocked" };
-        format!("<aiosync.RLock [{state}]>")
+    /// threading's format: `<locked aiosync.RLock object count=2 at 0x…>` (the count is
+    /// the owner's levels; the owner, a thread or a task, is not shown).
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let m = &slf.get().m;
+        let state = if m.is_locked() { "locked" } else { "unlocked" };
+        repr::lock(slf.as_any(), state, &format!(" count={}", m.levels()), "")
     }
 }

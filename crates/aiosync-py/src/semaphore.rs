@@ -2,6 +2,7 @@
 //! core's `aiosync::Semaphore`).
 
 use crate::bridge::{self, mapped, no_loop, ready_none, running_loop, Flag, Timeouts};
+use crate::repr;
 use aiosync::Semaphore as CoreSemaphore;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -226,13 +227,26 @@ impl Semaphore {
         Ok(ready_none(py).into_any())
     }
 
-    fn __repr__(&self) -> String {
-        let kind = if self.bounded {
-            "BoundedSemaphore"
-        } else {
-            "Semaphore"
+    /// threading's `<threading.Semaphore at 0x…: value=1>` (a bounded one:
+    /// `value=1/3`) nested in asyncio's `<… object at 0x… [unlocked, value:1]>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.get();
+        let sem = &this.p.sem;
+        let value = sem.available_permits();
+        let threading = match sem.bound() {
+            Some(bound) if this.bounded => format!("value={value}/{bound}"),
+            _ => format!("value={value}"),
         };
-        format!("<aiosync.{kind} [value={}]>", self._value())
+        let state = if this.locked() {
+            "locked".to_owned()
+        } else {
+            format!("unlocked, value:{value}")
+        };
+        repr::nested(
+            slf.as_any(),
+            &threading,
+            &repr::extras(&state, sem.waiters()),
+        )
     }
 }
 
