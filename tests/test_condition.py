@@ -617,13 +617,21 @@ def test_threading_unacquired():
 
 
 def test_threading_acquire_release():
-    cond = aiosync.Condition()
+    cond = aiosync.Condition(aiosync.Lock())
     assert cond.acquire() is True
     assert cond.acquire(False) is False
     assert cond.acquire(timeout=0.01) is False
     cond.release()
     assert cond.acquire(blocking=False) is True
     cond.release()
+    # Its own lock is an RLock to threads, as threading.Condition()'s.
+    cond = aiosync.Condition()
+    assert cond.acquire() is True
+    assert cond.acquire(False) is True
+    cond.release()
+    cond.release()
+    with pytest.raises(RuntimeError):
+        cond.release()
 
 
 def test_threading_notify_wakes_one_thread_in_fifo_order():

@@ -16,7 +16,7 @@ import weakref
 
 import aiosync
 import pytest
-from conftest import join_all, run_in_thread, wait_until
+from conftest import DEADLINE, join_all, run_in_thread, wait_until
 
 CLASSES = {
     "Lock": aiosync.Lock,
@@ -31,6 +31,136 @@ CLASSES = {
 
 def at(obj) -> str:
     return f"{id(obj):#x}"
+
+
+# -- 1. Condition()'s own lock ---------------------------------------------------------
+
+
+def test_condition_lock_is_an_rlock_to_threads():
+    cond = aiosync.Condition()
+    assert cond.acquire() and cond.acquire(False)  # the thread re-enters
+    with cond:
+        cond.notify()  # the owner may notify at any level
+    seen = []
+
+    def other():
+        seen.append(cond.acquire(False))
+        with pytest.raises(RuntimeError):
+            cond.release()
+        with pytest.raises(RuntimeError):
+            cond.notify()
+
+    join_all([run_in_thread(other)])
+    assert seen == [False]
+    cond.release()
+    cond.release()
+    with pytest.raises(RuntimeError):
+        cond.release()
+    assert not cond.locked()
+
+
+def test_condition_wait_gives_back_every_level_of_a_thread():
+    cond = aiosync.Condition()
+    got = []
+
+    def notifier():
+        with cond:
+            got.append(True)
+            cond.notify()
+
+    with cond, cond:
+        t = run_in_thread(notifier)
+        assert cond.wait(DEADLINE) is True
+        assert got == [True]
+        assert "count=2" not in repr(cond)  # the Condition's repr shows no count
+    join_all([t])
+    assert not cond.locked()
+
+
+def test_condition_lock_is_a_lock_to_tasks(arun):
+    async def main():
+        cond = aiosync.Condition()
+        woken = []
+
+        async def waiter():
+            await cond.acquire()
+            woken.append(await cond.wait())
+            # Returns holding the lock, which another task then releases.
+
+        t = asyncio.create_task(waiter())
+        await asyncio.sleep(0)
+        async with cond:
+            cond.notify()
+        await t
+        assert woken == [True] and cond.locked()
+        cond.notify()  # under another task's hold: allowed, as for asyncio's Lock
+        cond.release()
+        assert not cond.locked()
+
+    arun(main())
+
+
+def test_condition_task_reentry_is_an_error_not_a_hang(arun):
+    async def main():
+        cond = aiosync.Condition()
+        async with cond:
+            with pytest.raises(RuntimeError, match="re-entering"):
+                await cond.acquire()
+            with pytest.raises(RuntimeError, match="re-entering"):
+                async with cond:
+                    pass
+            assert cond.locked()
+            # A blocking acquire here could only wait for this loop: refused too.
+            with pytest.raises(RuntimeError, match="deadlock"):
+                cond.acquire_blocking()
+        assert not cond.locked()
+
+    arun(main())
+
+
+def test_condition_task_waits_under_another_task_s_hold(arun):
+    async def main():
+        cond = aiosync.Condition()
+        await cond.acquire()  # the main task's hold
+        done = []
+
+        async def other():
+            await cond.wait()  # asyncio lets any task wait while the lock is held
+            done.append(True)
+            cond.release()
+
+        t = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        assert not cond.locked()
+        async with cond:
+            cond.notify()
+        await t
+        assert done == [True] and not cond.locked()
+
+    arun(main())
+
+
+def test_condition_thread_and_tasks_share_the_default_lock(loop_threads):
+    cond = aiosync.Condition()
+    items: list[int] = []
+    (lp,) = loop_threads(1)
+
+    async def consumer():
+        async with cond:
+            await cond.wait_for(lambda: len(items) >= 3)
+            return list(items)
+
+    fut = asyncio.run_coroutine_threadsafe(consumer(), lp)
+    for i in range(3):
+        with cond:
+            items.append(i)
+            cond.notify_all()
+    assert fut.result(DEADLINE) == [0, 1, 2]
+
+
+def test_condition_docstring_and_readme_tell_the_choice():
+    assert "RLock" in aiosync.Condition.__doc__ and "Lock" in aiosync.Condition.__doc__
+    assert "RuntimeError" in aiosync.Condition.__doc__
 
 
 # -- 2. weak references ----------------------------------------------------------------

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod barrier;
 mod bridge;
 mod condition;
+mod dual_lock;
 mod errors;
 mod event;
 mod locks;
