@@ -129,10 +129,12 @@ impl Barrier {
         self.wait_blocking(py, timeout.or(self.timeout))
     }
 
+    /// `async with barrier as index`: waits as `wait()` does. Cancel safety: as `wait`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.wait_async_py(py)
     }
 
+    /// Does nothing (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> Py<PyAny> {
         bridge::ready_none(py).into_any()

@@ -344,6 +344,7 @@ impl Condition {
             .map(drop)
     }
 
+    /// `async with cond`: the lock's `__aenter__`. Cancel safety: as the lock's.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(self
             .lock
@@ -352,6 +353,7 @@ impl Condition {
             .unbind())
     }
 
+    /// The lock's `__aexit__` (releases it).
     #[pyo3(signature = (*args))]
     fn __aexit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         Ok(self

@@ -153,6 +153,9 @@ impl Lock {
         self.release()
     }
 
+    /// `async with lock`: takes it (at once, without yielding, when it is free).
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if self.l.try_lock(&owners::thread()) {
             return Ok(ready_none(py).into_any());
@@ -161,6 +164,7 @@ impl Lock {
         self.acquire_async(py, lp, py.None())
     }
 
+    /// Releases it (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         self.release()?;
@@ -361,11 +365,15 @@ impl RLock {
             .map_err(|_| unheld())
     }
 
+    /// `async with lock`: takes it (at once, without yielding, when it is free).
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;
         self.acquire_async(py, lp, py.None(), true)
     }
 
+    /// Releases it (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;

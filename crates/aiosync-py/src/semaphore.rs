@@ -213,6 +213,9 @@ impl Semaphore {
         self.release(1)
     }
 
+    /// `async with sem`: takes a permit (at once, without yielding, when one is free).
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if self.p.try_acquire() {
             return Ok(ready_none(py).into_any());
@@ -221,6 +224,7 @@ impl Semaphore {
         self.p.acquire_async(py, lp, py.None())
     }
 
+    /// Gives the permit back (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         self.release(1)?;
