@@ -151,7 +151,6 @@ DIFFERENT: dict[str, tuple[type[BaseException], str]] = {
 
 # Differences still to fix: strict, so a fix shows as XPASS until the mark goes.
 TO_FIX = {
-    "Semaphore.acquire(timeout=-2)",
     "Queue.put(x, timeout=-1)",
     "Queue(1.5)",
     "PriorityQueue unorderable items",

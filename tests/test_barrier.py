@@ -47,9 +47,12 @@ def test_broken_barrier_error_is_asyncio_and_threading_one():
 
 def test_repr():
     b = aiosync.Barrier(3)
-    assert repr(b) == "<aiosync.Barrier [parties=3, n_waiting=0, broken=False]>"
+    at = f"{id(b):#x}"
+    assert repr(b) == (
+        f"<<aiosync.Barrier at {at}: waiters=0/3> object at {at} [filling, waiters:0/3]>"
+    )
     b.abort()
-    assert "broken=True" in repr(b)
+    assert repr(b) == f"<<aiosync.Barrier at {at}: broken> object at {at} [broken]>"
 
 
 def test_not_awaitable_itself(arun):
@@ -249,7 +252,7 @@ def test_wait_for_timeout_withdraws_the_party(arun):
 def test_reset_unused_barrier(arun):
     async def main():
         barrier = aiosync.Barrier(1)
-        barrier.reset()
+        await barrier.reset()
         assert barrier.n_waiting == 0
         assert not barrier.broken
         assert await barrier.wait() == 0
@@ -272,7 +275,7 @@ def test_reset_breaks_current_waiters(arun):
         tasks = [asyncio.create_task(coro()) for _ in range(N - 1)]
         await asyncio.sleep(0)
         assert barrier.n_waiting == N - 1
-        barrier.reset()
+        await barrier.reset()
         await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
 
         assert len(errors) == N - 1
@@ -309,7 +312,7 @@ def test_reset_while_waiting_and_waiting_again(arun):
 
         tasks = [asyncio.create_task(coro1()) for _ in range(N - 1)]
         await asyncio.sleep(0)
-        barrier.reset()
+        await barrier.reset()
         await asyncio.sleep(0)
         tasks.append(asyncio.create_task(coro2()))
         await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
@@ -337,7 +340,7 @@ def test_reset_while_tasks_draining(arun):
             await barrier.wait()
             count += 1
             if count == N:
-                barrier.reset()
+                await barrier.reset()
                 await barrier.wait()
             else:
                 try:
@@ -371,7 +374,7 @@ def test_abort(arun):
 
         tasks = [asyncio.create_task(coro()) for _ in range(N - 2)]
         await asyncio.sleep(0)
-        barrier.abort()
+        await barrier.abort()
         await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
         assert errors == [True] * (N - 2)
         assert barrier.broken
@@ -382,7 +385,7 @@ def test_abort(arun):
         with pytest.raises(aiosync.BrokenBarrierError):
             async with barrier:
                 pass
-        barrier.reset()
+        await barrier.reset()
         assert not barrier.broken
         assert sorted(await gather_tasks(N, barrier.wait)) == list(range(N))
 
@@ -406,7 +409,7 @@ def test_abort_when_exception(arun):
             except aiosync.BrokenBarrierError:
                 results2.append(True)
             except RuntimeError:
-                barrier.abort()
+                await barrier.abort()
 
         await gather_tasks(N, coro)
         assert barrier.broken
@@ -437,10 +440,10 @@ def test_abort_when_exception_then_reset(arun):
             except aiosync.BrokenBarrierError:
                 results2.append(True)
             except RuntimeError:
-                barrier1.abort()
+                await barrier1.abort()
             i = await barrier2.wait()
             if i == N // 2:
-                barrier1.reset()
+                await barrier1.reset()
             await barrier2.wait()
             await barrier1.wait()
             results3.append(True)

@@ -188,8 +188,8 @@ def raises(exc: type[BaseException], fn) -> bool:
 
 
 def waiters_in_repr(obj) -> int | None:
-    """The waiter count the repr shows (`waiters=N`), if it shows one."""
-    m = re.search(r"waiters=(\d+)", repr(obj))
+    """The waiter count the repr shows (asyncio's `waiters:N`), if it shows one."""
+    m = re.search(r"waiters:(\d+)", repr(obj))
     return int(m.group(1)) if m else None
 
 

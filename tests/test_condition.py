@@ -12,9 +12,10 @@ from conftest import DEADLINE, join_all, run_in_loop_thread, run_in_thread, wait
 
 
 def n_waiters(cond) -> int:
-    m = re.search(r"waiters=(\d+)", repr(cond))
+    """The waiter count the repr shows (asyncio's `, waiters:N`, absent when none)."""
+    m = re.search(r"\[(?:un)?locked(?:, waiters:(\d+))?\]>$", repr(cond))
     assert m, repr(cond)
-    return int(m.group(1))
+    return int(m.group(1) or 0)
 
 
 # -- asyncio -------------------------------------------------------------------------
@@ -616,13 +617,21 @@ def test_threading_unacquired():
 
 
 def test_threading_acquire_release():
-    cond = aiosync.Condition()
+    cond = aiosync.Condition(aiosync.Lock())
     assert cond.acquire() is True
     assert cond.acquire(False) is False
     assert cond.acquire(timeout=0.01) is False
     cond.release()
     assert cond.acquire(blocking=False) is True
     cond.release()
+    # Its own lock is an RLock to threads, as threading.Condition()'s.
+    cond = aiosync.Condition()
+    assert cond.acquire() is True
+    assert cond.acquire(False) is True
+    cond.release()
+    cond.release()
+    with pytest.raises(RuntimeError):
+        cond.release()
 
 
 def test_threading_notify_wakes_one_thread_in_fifo_order():

@@ -14,9 +14,10 @@ from conftest import DEADLINE, join_all, run_in_loop_thread, run_in_thread
 
 def test_repr():
     lock = aiosync.RLock()
-    assert repr(lock) == "<aiosync.RLock [unlocked]>"
-    with lock:
-        assert repr(lock) == "<aiosync.RLock [locked]>"
+    at = f"{id(lock):#x}"
+    assert repr(lock) == f"<unlocked aiosync.RLock object count=0 at {at}>"
+    with lock, lock:
+        assert repr(lock) == f"<locked aiosync.RLock object count=2 at {at}>"
 
 
 def test_threading_reacquire():

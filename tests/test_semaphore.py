@@ -38,10 +38,13 @@ def test_bounded_is_a_semaphore():
 
 def test_repr():
     sem = aiosync.Semaphore(2)
-    assert repr(sem) == "<aiosync.Semaphore [value=2]>"
+    at = f"{id(sem):#x}"
+    assert repr(sem) == f"<<aiosync.Semaphore at {at}: value=2> object at {at} [unlocked, value:2]>"
     sem.acquire()
-    assert repr(sem) == "<aiosync.Semaphore [value=1]>"
-    assert repr(aiosync.BoundedSemaphore(3)) == "<aiosync.BoundedSemaphore [value=3]>"
+    assert repr(sem).endswith(": value=1> object at " + at + " [unlocked, value:1]>")
+    sem.acquire()
+    assert repr(sem).endswith(": value=0> object at " + at + " [locked]>")
+    assert "value=3/3>" in repr(aiosync.BoundedSemaphore(3))
 
 
 def test_semaphore_itself_is_not_awaitable(arun):
@@ -472,8 +475,9 @@ def test_threading_acquire_arguments(cls):
     assert sem.acquire(True, 0.01) is False
     with pytest.raises(ValueError):
         sem.acquire(blocking=False, timeout=1)
+    assert sem.acquire(timeout=-5) is False  # threading.Semaphore: does not wait
     with pytest.raises(ValueError):
-        sem.acquire(timeout=-5)
+        sem.acquire(False, -1)  # any timeout with blocking=False, as threading's
     sem.release()
     assert sem.acquire(True, 0) is True
     sem.release()

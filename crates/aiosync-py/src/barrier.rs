@@ -3,14 +3,22 @@
 
 use crate::bridge::{self, mapped, mode, timeout_arg, wait_timeout_arg, Mode};
 use crate::errors;
-use aiosync::{Arrival, Barrier as CoreBarrier, BarrierWaitResult, BrokenBarrierError};
+use crate::repr;
+use aiosync::{
+    Arrival, Barrier as CoreBarrier, BarrierState, BarrierWaitResult, BrokenBarrierError,
+};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 
 /// A barrier for a fixed number of parties, shared by threads and event loops.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "Barrier")]
+///
+/// `Barrier(parties, action=None, timeout=None)`: `action` runs in the last arrival of
+/// each round before the round is released; `timeout` is the default of threading-style
+/// waits.
+#[pyclass(frozen, weakref, module = "aiosync", name = "Barrier")]
 pub(crate) struct Barrier {
     b: Arc<CoreBarrier>,
     /// threading.Barrier's `action`: run by the last arrival of each round, thread or
@@ -50,13 +58,20 @@ fn lead(
 
 #[pymethods]
 impl Barrier {
+    /// Takes the barrier's arguments; any other is left to `__init__` to refuse, as for
+    /// a class written in Python (so its errors name `Barrier.__init__()`).
     #[new]
-    #[pyo3(signature = (parties, action=None, timeout=None))]
+    #[pyo3(
+        signature = (parties, action=None, timeout=None, *_args, **_kwargs),
+        text_signature = "(parties, action=None, timeout=None)"
+    )]
     fn new(
         py: Python<'_>,
         parties: i64,
         action: Option<Py<PyAny>>,
         timeout: Option<f64>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         if parties < 1 {
             return Err(PyValueError::new_err("parties must be >= 1"));
@@ -77,6 +92,12 @@ impl Barrier {
         })
     }
 
+    /// Checks the arguments (`__new__` used them).
+    #[pyo3(signature = (parties, action=None, timeout=None))]
+    fn __init__(&self, parties: i64, action: Option<Py<PyAny>>, timeout: Option<f64>) {
+        let _ = (parties, action, timeout);
+    }
+
     /// asyncio: `await barrier.wait()`; threading: `barrier.wait(timeout=None)`. Gives
     /// this party's arrival index, 0 to parties-1.
     ///
@@ -90,6 +111,10 @@ impl Barrier {
         }
     }
 
+    /// The asyncio form of `wait()` whatever the caller: an awaitable giving the arrival
+    /// index, on the loop running in this thread (`RuntimeError` without one).
+    ///
+    /// Cancel safety: as `wait`.
     #[pyo3(name = "wait_async")]
     fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?
@@ -97,32 +122,46 @@ impl Barrier {
         self.wait_async(py, lp)
     }
 
+    /// The threading form of `wait(timeout)` whatever the caller: blocks (releasing the
+    /// GIL), gives the arrival index; a timeout breaks the barrier.
     #[pyo3(name = "wait_blocking", signature = (timeout=None))]
     fn wait_blocking_py(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         self.wait_blocking(py, timeout.or(self.timeout))
     }
 
+    /// `async with barrier as index`: waits as `wait()` does. Cancel safety: as `wait`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.wait_async_py(py)
     }
 
+    /// Does nothing (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> Py<PyAny> {
         bridge::ready_none(py).into_any()
     }
 
-    /// Breaks the barrier: current and later waits fail until `reset()`. In a running
-    /// loop it returns an awaitable, as asyncio's coroutine does.
+    /// Breaks the barrier: current and later waits fail until `reset()`.
+    ///
+    /// With an event loop running in this thread it returns an awaitable that breaks the
+    /// barrier when awaited, as asyncio's coroutine does (a `RuntimeWarning` if it is
+    /// never awaited); otherwise it acts at once and returns None, as threading's.
+    ///
+    /// Cancel safety: the awaitable acts in one step, without waiting: cancelled before
+    /// it runs, it does nothing.
     fn abort(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.b.abort();
-        done(py)
+        self.act(py, "Barrier.abort()", CoreBarrier::abort)
     }
 
-    /// Back to the empty state; parties waiting now get BrokenBarrierError. In a running
-    /// loop it returns an awaitable, as asyncio's coroutine does.
+    /// Back to the empty state; parties waiting now get BrokenBarrierError, parties
+    /// arriving meanwhile wait until those have left.
+    ///
+    /// With an event loop running in this thread it returns an awaitable that resets when
+    /// awaited, as asyncio's coroutine does (a `RuntimeWarning` if it is never awaited);
+    /// otherwise it acts at once and returns None, as threading's.
+    ///
+    /// Cancel safety: as `abort`.
     fn reset(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.b.reset();
-        done(py)
+        self.act(py, "Barrier.reset()", CoreBarrier::reset)
     }
 
     #[getter]
@@ -140,25 +179,43 @@ impl Barrier {
         self.b.is_broken()
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<aiosync.Barrier [parties={}, n_waiting={}, broken={}]>",
-            self.parties(),
-            self.n_waiting(),
-            if self.broken() { "True" } else { "False" }
+    /// threading's `<threading.Barrier at 0x…: waiters=1/3>` (or `: broken>`) nested in
+    /// asyncio's `<… object at 0x… [filling, waiters:1/3]>` (or `[broken]`); the state
+    /// (filling, draining, resetting, broken) is the core barrier's.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let b = &slf.get().b;
+        let (state, n, parties) = (b.state(), b.n_waiting(), b.parties());
+        if state == BarrierState::Broken {
+            return repr::nested(slf.as_any(), "broken", "broken");
+        }
+        repr::nested(
+            slf.as_any(),
+            &format!("waiters={n}/{parties}"),
+            &format!("{state}, waiters:{n}/{parties}"),
         )
     }
 }
 
-/// `None` for a threading caller, a done awaitable for an asyncio one.
-fn done(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    Ok(match bridge::running_loop(py)? {
-        Some(_) => bridge::ready_none(py).into_any(),
-        None => py.None(),
-    })
-}
-
 impl Barrier {
+    /// `abort()` / `reset()`: with a loop running in this thread, an awaitable that calls
+    /// `f` when first stepped (named `what` in the never-awaited warning); else `f` now.
+    fn act(&self, py: Python<'_>, what: &'static str, f: fn(&CoreBarrier)) -> PyResult<Py<PyAny>> {
+        let Some(lp) = bridge::running_loop(py)? else {
+            f(&self.b);
+            return Ok(py.None());
+        };
+        bridge::waiter(
+            py,
+            lp,
+            Some(what),
+            mapped(
+                self.b.clone(),
+                move |b| async move { f(b) },
+                |py, ()| Ok(py.None()),
+            ),
+        )
+    }
+
     fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let Some(action) = &self.action else {
             return bridge::waiter(

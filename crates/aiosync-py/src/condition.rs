@@ -3,9 +3,11 @@
 
 use crate::bridge::Flag;
 use crate::bridge::{self, mode, wait_timeout_arg, Mode, Owned, PyPoll};
+use crate::dual_lock::DualLock;
 use crate::locks::{Lock, RLock};
 use crate::owners;
-use aiosync::raw::{Holder, RawLock, RawReentrantLock, Relock};
+use crate::repr;
+use aiosync::raw::{Holder, RawDualLock, RawLock, RawReentrantLock, Relock};
 use aiosync::{Condition as CoreCondition, RawWait, RawWaitError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
@@ -25,14 +27,24 @@ struct Parts<L> {
 enum Kind {
     Plain(Arc<Parts<RawLock>>),
     Reentrant(Arc<Parts<RawReentrantLock>>),
+    /// Its own lock (`Condition()`).
+    Dual(Arc<Parts<RawDualLock>>),
 }
 
 /// A condition variable usable from threads and any number of event loops.
 ///
-/// `Condition(lock=None)` makes its own `Lock`; pass an `aiosync.Lock` or `aiosync.RLock`
+/// `Condition(lock=None)` makes its own lock; pass an `aiosync.Lock` or `aiosync.RLock`
 /// to share one. Notifications go to waiters oldest first; one given to a waiter that is
 /// then cancelled goes to the next waiter.
-#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Condition")]
+///
+/// Its own lock is what each world's `Condition()` makes: to threading calls
+/// (`with cond`, `cond.acquire()` without a running loop) an `RLock`, as
+/// `threading.Condition()`'s — the thread may take it again while it holds it, and
+/// another thread cannot release it (`RuntimeError`); to asyncio calls (`async with
+/// cond`, `await cond.acquire()`) a `Lock`, as `asyncio.Condition()`'s — any task may
+/// release it or wait or notify under it. A task acquiring it again while it holds it
+/// gets `RuntimeError` at once (asyncio's would wait for itself forever).
+#[pyclass(frozen, subclass, weakref, module = "aiosync", name = "Condition")]
 pub(crate) struct Condition {
     kind: Kind,
     lock: Py<PyAny>,
@@ -157,6 +169,12 @@ impl Condition {
             Kind::Reentrant(p) => {
                 Ok(owners::owning(py, |o| p.lock.is_owned_by(o))?.unwrap_or_else(owners::thread))
             }
+            // Whose hold it is, else the caller (anyone may act under a task's hold).
+            Kind::Dual(p) => match owners::owning(py, |o| p.lock.is_owned_by(o))? {
+                Some(h) => Ok(h),
+                None if asyncio => owners::caller(py),
+                None => Ok(owners::thread()),
+            },
         }
     }
 
@@ -183,6 +201,12 @@ impl Condition {
                 predicate,
                 wait: None,
             }),
+            Kind::Dual(p) => Box::new(WaitPoll {
+                parts: p.clone(),
+                holder,
+                predicate,
+                wait: None,
+            }),
         };
         bridge::waiter(py, lp, Some("Condition.wait()"), poll)
     }
@@ -198,8 +222,10 @@ impl Condition {
         match (&self.kind, predicate) {
             (Kind::Plain(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
             (Kind::Reentrant(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
+            (Kind::Dual(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
             (Kind::Plain(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
             (Kind::Reentrant(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
+            (Kind::Dual(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
         }
     }
 
@@ -208,6 +234,7 @@ impl Condition {
         let r = match &self.kind {
             Kind::Plain(p) => p.cond.notify_raw(&*p.lock, &h, n),
             Kind::Reentrant(p) => p.cond.notify_raw(&*p.lock, &h, n),
+            Kind::Dual(p) => p.cond.notify_raw(&*p.lock, &h, n),
         };
         r.map(drop).map_err(|_| not_held("notify"))
     }
@@ -216,20 +243,33 @@ impl Condition {
         match &self.kind {
             Kind::Plain(p) => &p.cond,
             Kind::Reentrant(p) => &p.cond,
+            Kind::Dual(p) => &p.cond,
         }
     }
 }
 
 #[pymethods]
 impl Condition {
+    /// Takes `lock`; any other argument is left to `__init__` to refuse, as for a class
+    /// written in Python (so its errors name `Condition.__init__()`).
     #[new]
-    #[pyo3(signature = (lock=None))]
-    fn new(py: Python<'_>, lock: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (lock=None, *_args, **_kwargs), text_signature = "(lock=None)")]
+    fn new(
+        py: Python<'_>,
+        lock: Option<Bound<'_, PyAny>>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         let lock = match lock {
             Some(l) if !l.is_none() => l,
-            _ => Py::new(py, Lock::create())?.into_bound(py).into_any(),
+            _ => Py::new(py, DualLock::create())?.into_bound(py).into_any(),
         };
-        let kind = if let Ok(l) = lock.cast::<Lock>() {
+        let kind = if let Ok(l) = lock.cast::<DualLock>() {
+            Kind::Dual(Arc::new(Parts {
+                cond: CoreCondition::new(),
+                lock: l.get().raw().clone(),
+            }))
+        } else if let Ok(l) = lock.cast::<Lock>() {
             Kind::Plain(Arc::new(Parts {
                 cond: CoreCondition::new(),
                 lock: l.get().raw().clone(),
@@ -250,6 +290,15 @@ impl Condition {
         })
     }
 
+    /// Checks the arguments (`__new__` used `lock`).
+    #[pyo3(signature = (lock=None))]
+    fn __init__(&self, lock: Option<Bound<'_, PyAny>>) {
+        let _ = lock;
+    }
+
+    /// The lock's `acquire(...)`, with its arguments (see `Lock.acquire`, `RLock.acquire`).
+    ///
+    /// Cancel safety: as the lock's.
     #[pyo3(signature = (*args, **kwargs))]
     fn acquire(
         &self,
@@ -275,6 +324,7 @@ impl Condition {
         match &self.kind {
             Kind::Plain(p) => p.lock.is_locked(),
             Kind::Reentrant(p) => p.lock.is_locked(),
+            Kind::Dual(p) => p.lock.is_locked(),
         }
     }
 
@@ -294,6 +344,7 @@ impl Condition {
             .map(drop)
     }
 
+    /// `async with cond`: the lock's `__aenter__`. Cancel safety: as the lock's.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(self
             .lock
@@ -302,6 +353,7 @@ impl Condition {
             .unbind())
     }
 
+    /// The lock's `__aexit__` (releases it).
     #[pyo3(signature = (*args))]
     fn __aexit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         Ok(self
@@ -417,11 +469,12 @@ impl Condition {
         self.notify_all(py)
     }
 
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "<aiosync.Condition [{}, waiters={}]>",
-            self.lock.bind(py).repr()?,
-            self.cond().waiters()
-        ))
+    /// The lock's state in threading's lock format and asyncio's Condition format:
+    /// `<locked aiosync.Condition object at 0x… [locked, waiters:1]>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.get();
+        let state = if this.locked() { "locked" } else { "unlocked" };
+        let extras = repr::extras(state, this.cond().waiters());
+        repr::lock(slf.as_any(), state, "", &extras)
     }
 }

@@ -1,26 +1,36 @@
 //! Event: conversion only (the flag and its waiters are the core's `aiosync::Event`).
 
 use crate::bridge::{self, mapped, mode, wait_timeout_arg, Mode};
+use crate::repr;
 use aiosync::Event as CoreEvent;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 
 /// An event flag shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "Event")]
+///
+/// `Event()` takes no arguments.
+#[pyclass(frozen, weakref, module = "aiosync", name = "Event")]
 pub(crate) struct Event {
     ev: Arc<CoreEvent>,
 }
 
 #[pymethods]
 impl Event {
+    /// Accepts any arguments: `__init__` checks them, as for a class written in Python
+    /// (so its errors name `Event.__init__()`).
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs), text_signature = "()")]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Event {
             ev: Arc::new(CoreEvent::new()),
         }
     }
+
+    /// Takes no arguments.
+    fn __init__(&self) {}
 
     fn is_set(&self) -> bool {
         self.ev.is_set()
@@ -37,6 +47,8 @@ impl Event {
 
     /// asyncio: `await ev.wait()` gives True. threading: `ev.wait(timeout=None)` gives
     /// whether the flag was set.
+    ///
+    /// Cancel safety: a cancelled asyncio wait only stops waiting.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         match mode(py, timeout.is_some())? {
@@ -46,6 +58,8 @@ impl Event {
     }
 
     /// The asyncio form of `wait`, whatever the context.
+    ///
+    /// Cancel safety: a cancelled wait only stops waiting.
     #[pyo3(name = "wait_async")]
     fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?
@@ -59,11 +73,12 @@ impl Event {
         self.wait_blocking(py, timeout)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<aiosync.Event [{}]>",
-            if self.is_set() { "set" } else { "unset" }
-        )
+    /// threading's `<threading.Event at 0x…: set>` nested in asyncio's
+    /// `<… object at 0x… [set]>` (`[unset, waiters:2]` while some wait).
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let ev = &slf.get().ev;
+        let state = if ev.is_set() { "set" } else { "unset" };
+        repr::nested(slf.as_any(), state, &repr::extras(state, ev.waiters()))
     }
 }
 

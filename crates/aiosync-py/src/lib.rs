@@ -6,12 +6,14 @@ use pyo3::prelude::*;
 mod barrier;
 mod bridge;
 mod condition;
+mod dual_lock;
 mod errors;
 mod event;
 mod locks;
 mod object_lock;
 mod owners;
 mod queue;
+mod repr;
 mod rwlock;
 mod semaphore;
 mod synchronized;
@@ -42,5 +44,32 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::_running_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_current_task, m)?)?;
     m.add_class::<bridge::Waiter>()?;
+    plain_type_names(m, PLAIN_NAMED)?;
+    Ok(())
+}
+
+/// The classes whose type name is their bare name (see [`plain_type_names`]).
+const PLAIN_NAMED: &[&str] = &[
+    "Lock",
+    "RLock",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Event",
+    "Barrier",
+    "Condition",
+];
+
+/// Makes each class's C-level type name (`tp_name`, which CPython prints in messages
+/// such as "object Lock can't be used in 'await' expression" and "cannot pickle 'Lock'
+/// object") its bare name, as it is for a class written in Python. PyO3 creates the type
+/// as "aiosync.Lock", and a type's `tp_name` follows its `__name__` when that is set;
+/// `__module__` ("aiosync", from the pyclass) and `__qualname__` stay as they are, so
+/// `repr(aiosync.Lock)` is `<class 'aiosync.Lock'>` and the class pickles by reference.
+fn plain_type_names(m: &Bound<'_, PyModule>, names: &[&str]) -> PyResult<()> {
+    let py = m.py();
+    for name in names {
+        m.getattr(*name)?
+            .setattr(pyo3::intern!(py, "__name__"), *name)?;
+    }
     Ok(())
 }

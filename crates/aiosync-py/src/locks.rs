@@ -4,15 +4,18 @@
 use crate::bridge::{self, mapped, no_loop, ready, ready_none};
 use crate::bridge::{Flag, IntFlag};
 use crate::owners;
+use crate::repr;
 use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, Reentry};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A lock shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "Lock")]
+///
+/// `Lock()` takes no arguments.
+#[pyclass(frozen, weakref, module = "aiosync", name = "Lock")]
 pub(crate) struct Lock {
     l: Arc<RawLock>,
 }
@@ -72,10 +75,16 @@ impl Lock {
 
 #[pymethods]
 impl Lock {
+    /// Accepts any arguments: `__init__` checks them, as for a class written in Python
+    /// (so its errors name `Lock.__init__()`, as asyncio's and threading's do).
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs), text_signature = "()")]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         Lock::create()
     }
+
+    /// Takes no arguments.
+    fn __init__(&self) {}
 
     /// asyncio: `await lock.acquire()`. threading: `lock.acquire(blocking=True, timeout=-1)`.
     ///
@@ -144,6 +153,9 @@ impl Lock {
         self.release()
     }
 
+    /// `async with lock`: takes it (at once, without yielding, when it is free).
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if self.l.try_lock(&owners::thread()) {
             return Ok(ready_none(py).into_any());
@@ -152,21 +164,28 @@ impl Lock {
         self.acquire_async(py, lp, py.None())
     }
 
+    /// Releases it (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         self.release()?;
         Ok(ready_none(py).into_any())
     }
 
-    fn __repr__(&self) -> String {
-        let state = if self.locked() { "locked" } else { "unlocked" };
-        format!("<aiosync.Lock [{state}]>")
+    /// threading's `<unlocked _thread.lock object at 0x…>` and asyncio's
+    /// `<asyncio.locks.Lock object at 0x… [locked, waiters:1]>` in one:
+    /// `<locked aiosync.Lock object at 0x… [locked, waiters:1]>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let l = &slf.get().l;
+        let state = if l.is_locked() { "locked" } else { "unlocked" };
+        repr::lock(slf.as_any(), state, "", &repr::extras(state, l.waiters()))
     }
 }
 
 /// A reentrant lock: owned by the thread (threading calls) or the asyncio task (asyncio
 /// calls) that acquired it, which may acquire it again.
-#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "RLock")]
+///
+/// `RLock()` takes no arguments.
+#[pyclass(frozen, weakref, module = "aiosync", name = "RLock")]
 pub(crate) struct RLock {
     m: Arc<RawReentrantLock>,
 }
@@ -247,10 +266,15 @@ impl RLock {
 
 #[pymethods]
 impl RLock {
+    /// Accepts any arguments: `__init__` checks them, as for a class written in Python.
     #[new]
-    fn new() -> Self {
+    #[pyo3(signature = (*_args, **_kwargs), text_signature = "()")]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         RLock::create()
     }
+
+    /// Takes no arguments.
+    fn __init__(&self) {}
 
     /// asyncio: `await rlock.acquire()` (owner: the task). threading:
     /// `rlock.acquire(blocking=True, timeout=-1)` (owner: the thread).
@@ -341,11 +365,15 @@ impl RLock {
             .map_err(|_| unheld())
     }
 
+    /// `async with lock`: takes it (at once, without yielding, when it is free).
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;
         self.acquire_async(py, lp, py.None(), true)
     }
 
+    /// Releases it (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         let lp = bridge::running_loop(py)?.ok_or_else(no_loop)?;
@@ -354,8 +382,11 @@ impl RLock {
         Ok(ready_none(py).into_any())
     }
 
-    fn __repr__(&self) -> String {
-        let state = if self.locked() { "locked" } else { "unlocked" };
-        format!("<aiosync.RLock [{state}]>")
+    /// threading's format: `<locked aiosync.RLock object count=2 at 0x…>` (the count is
+    /// the owner's levels; the owner, a thread or a task, is not shown).
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let m = &slf.get().m;
+        let state = if m.is_locked() { "locked" } else { "unlocked" };
+        repr::lock(slf.as_any(), state, &format!(" count={}", m.levels()), "")
     }
 }

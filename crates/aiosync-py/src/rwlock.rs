@@ -26,7 +26,7 @@ use std::time::Duration;
 /// it returns, so a task that loops on acquire and release lets the other tasks of its
 /// loop run; a task cancelled during that yield does not keep the lock. `fast=True`:
 /// such an acquire returns at once, without yielding.
-#[pyclass(frozen, module = "aiosync._aiosync", name = "RWLock")]
+#[pyclass(frozen, weakref, module = "aiosync._aiosync", name = "RWLock")]
 pub(crate) struct RWLock {
     reader: Py<RWSide>,
     writer: Py<RWSide>,

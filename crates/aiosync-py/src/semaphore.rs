@@ -1,12 +1,12 @@
 //! Semaphore and BoundedSemaphore: conversion only (permits, FIFO and the bound are the
 //! core's `aiosync::Semaphore`).
 
-use crate::bridge::Flag;
-use crate::bridge::{self, mapped, no_loop, ready_none, running_loop};
+use crate::bridge::{self, mapped, no_loop, ready_none, running_loop, Flag, Timeouts};
+use crate::repr;
 use aiosync::Semaphore as CoreSemaphore;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,7 +77,9 @@ impl Permits {
 }
 
 /// A counting semaphore shared by threads and any number of asyncio event loops.
-#[pyclass(frozen, subclass, module = "aiosync._aiosync", name = "Semaphore")]
+///
+/// `Semaphore(value=1)`: `value` free permits (`ValueError` if negative).
+#[pyclass(frozen, subclass, weakref, module = "aiosync", name = "Semaphore")]
 pub(crate) struct Semaphore {
     p: Arc<Permits>,
     bounded: bool,
@@ -108,13 +110,29 @@ impl Semaphore {
 
 #[pymethods]
 impl Semaphore {
+    /// Takes `value`; any other argument is left to `__init__` to refuse, as for a class
+    /// written in Python (so its errors name `Semaphore.__init__()`).
     #[new]
-    #[pyo3(signature = (value=1))]
-    fn new(value: i64) -> PyResult<Self> {
+    #[pyo3(signature = (value=1, *_args, **_kwargs), text_signature = "(value=1)")]
+    fn new(
+        value: i64,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
         Semaphore::create(value, false)
     }
 
-    /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`.
+    /// Checks the arguments (`__new__` used `value`).
+    #[pyo3(signature = (value=1))]
+    fn __init__(&self, value: i64) {
+        let _ = value;
+    }
+
+    /// asyncio: `await sem.acquire()`. threading: `sem.acquire(blocking=True, timeout=None)`,
+    /// where a negative timeout does not wait, as in `threading.Semaphore`.
+    ///
+    /// Cancel safety: a cancelled asyncio acquire takes nothing; a permit handed to it
+    /// meanwhile goes to the next waiter.
     #[pyo3(signature = (blocking=None, timeout=None))]
     fn acquire(
         &self,
@@ -122,7 +140,8 @@ impl Semaphore {
         blocking: Option<Flag>,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
-        bridge::contextual_acquire(
+        bridge::contextual_acquire_as(
+            Timeouts::Semaphore,
             py,
             blocking,
             timeout,
@@ -131,7 +150,6 @@ impl Semaphore {
         )
     }
 
-    /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
     /// The asyncio form of `acquire()` whatever the caller: an awaitable giving True, on
     /// the loop running in this thread (`RuntimeError` without one).
     ///
@@ -141,9 +159,9 @@ impl Semaphore {
         bridge::async_form(py, |lp, value| self.p.acquire_async(py, lp, value))
     }
 
-    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL),
-    /// returns whether it got the lock. A wait that could never end (this thread's running
-    /// loop holds it) raises `RuntimeError`.
+    /// The threading form of `acquire()` whatever the caller: blocks (releasing the GIL)
+    /// for at most `timeout` seconds (a negative one: not at all), returns whether it got
+    /// a permit.
     #[pyo3(
         name = "acquire_blocking",
         signature = (blocking=Flag(true), timeout=None),
@@ -155,9 +173,12 @@ impl Semaphore {
         blocking: Flag,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        bridge::blocking_form(blocking, timeout, |b, t| self.p.acquire_blocking(py, b, t))
+        bridge::blocking_form_as(Timeouts::Semaphore, blocking, timeout, |b, t| {
+            self.p.acquire_blocking(py, b, t)
+        })
     }
 
+    /// Gives back `n` permits (a bounded semaphore refuses to exceed its initial value).
     #[pyo3(signature = (n=1))]
     fn release(&self, n: i64) -> PyResult<()> {
         if n < 1 {
@@ -192,6 +213,9 @@ impl Semaphore {
         self.release(1)
     }
 
+    /// `async with sem`: takes a permit (at once, without yielding, when one is free).
+    ///
+    /// Cancel safety: as `acquire`.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         if self.p.try_acquire() {
             return Ok(ready_none(py).into_any());
@@ -200,34 +224,62 @@ impl Semaphore {
         self.p.acquire_async(py, lp, py.None())
     }
 
+    /// Gives the permit back (the end of `async with`).
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         self.release(1)?;
         Ok(ready_none(py).into_any())
     }
 
-    fn __repr__(&self) -> String {
-        let kind = if self.bounded {
-            "BoundedSemaphore"
-        } else {
-            "Semaphore"
+    /// threading's `<threading.Semaphore at 0x…: value=1>` (a bounded one:
+    /// `value=1/3`) nested in asyncio's `<… object at 0x… [unlocked, value:1]>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.get();
+        let sem = &this.p.sem;
+        let value = sem.available_permits();
+        let threading = match sem.bound() {
+            Some(bound) if this.bounded => format!("value={value}/{bound}"),
+            _ => format!("value={value}"),
         };
-        format!("<aiosync.{kind} [value={}]>", self._value())
+        let state = if this.locked() {
+            "locked".to_owned()
+        } else {
+            format!("unlocked, value:{value}")
+        };
+        repr::nested(
+            slf.as_any(),
+            &threading,
+            &repr::extras(&state, sem.waiters()),
+        )
     }
 }
 
 /// A semaphore that refuses to be released above its initial value.
-#[pyclass(frozen, extends = Semaphore, module = "aiosync._aiosync", name = "BoundedSemaphore")]
+///
+/// `BoundedSemaphore(value=1)`: `value` free permits, and at most `value` ever.
+#[pyclass(frozen, extends = Semaphore, module = "aiosync", name = "BoundedSemaphore")]
 pub(crate) struct BoundedSemaphore;
 
 #[pymethods]
 impl BoundedSemaphore {
+    /// Takes `value`; any other argument is left to `__init__` to refuse.
     #[new]
-    #[pyo3(signature = (value=1))]
-    fn new(value: i64) -> PyResult<PyClassInitializer<Self>> {
+    #[pyo3(signature = (value=1, *_args, **_kwargs), text_signature = "(value=1)")]
+    fn new(
+        value: i64,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
         Ok(
             PyClassInitializer::from(Semaphore::create(value, true)?)
                 .add_subclass(BoundedSemaphore),
         )
+    }
+
+    /// Checks the arguments (`__new__` used `value`); errors name
+    /// `BoundedSemaphore.__init__()`.
+    #[pyo3(signature = (value=1))]
+    fn __init__(&self, value: i64) {
+        let _ = value;
     }
 }

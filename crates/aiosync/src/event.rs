@@ -98,6 +98,15 @@ impl Event {
         n
     }
 
+    /// How many waits are waiting for the event now (a snapshot, for display).
+    ///
+    /// ```
+    /// assert_eq!(aiosync::Event::new().waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        lock(&self.list).len()
+    }
+
     /// Clears the event; later waits wait for the next [`Event::set`].
     ///
     /// ```

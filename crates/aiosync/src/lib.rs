@@ -65,8 +65,8 @@ mod synchronized;
 pub mod task;
 
 pub use barrier::{
-    Arrival, Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, Lead, LeadWait,
-    ZeroPartiesError,
+    Arrival, Barrier, BarrierState, BarrierWait, BarrierWaitResult, BrokenBarrierError, Lead,
+    LeadWait, ZeroPartiesError,
 };
 pub use condition::{
     Condition, ConditionWait, Notified, RawWait, RawWaitBlocking, RawWaitError, ReentrantWait,

@@ -134,6 +134,15 @@ impl Semaphore {
         self.sem.has_waiters()
     }
 
+    /// How many acquires wait now (a snapshot, for display).
+    ///
+    /// ```
+    /// assert_eq!(aiosync::Semaphore::new(1).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.sem.waiters()
+    }
+
     /// The bound given to [`Semaphore::bounded`], if any.
     ///
     /// ```

@@ -1,11 +1,15 @@
 //! Loom models of the owner-aware raw layer and the protocols over it: read/write holds
 //! of two owners (with a writer that also reads and downgrades), a condition wait's
-//! relock racing its cancel and a notification, and a barrier's leader racing an abort.
+//! relock racing its cancel and a notification, a barrier's leader racing an abort, and
+//! the dual lock's task hold released by two at once and its thread and task holds
+//! excluding each other.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release`
 #![cfg(loom)]
 
-use aiosync::raw::{Holder, LockError, RawLock, RawReentrantLock, RawRwLock, Reentry, Upgrade};
+use aiosync::raw::{
+    Holder, LockError, RawDualLock, RawLock, RawReentrantLock, RawRwLock, Reentry, Upgrade,
+};
 use aiosync::{Arrival, Barrier, Condition, RawWaitError};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
@@ -178,6 +182,55 @@ fn raw_lock_racing_double_unlock() {
         assert!(mine != theirs, "exactly one release succeeds");
         assert!(lock.try_lock(&Holder::thread()));
         assert!(!lock.try_lock(&Holder::thread()), "one permit, not two");
+    });
+}
+
+/// A task hold of the dual lock, which anyone may release, released by two threads at
+/// once: exactly one gives the permit back.
+#[test]
+fn dual_lock_task_hold_racing_double_unlock() {
+    model(|| {
+        let lock = Arc::new(RawDualLock::new());
+        let task = Holder::task(aiosync::OwnerId::new_unique());
+        assert_eq!(lock.try_lock(&task), Ok(true));
+        let l2 = lock.clone();
+        let t = thread::spawn(move || l2.unlock(&Holder::thread()).is_ok());
+        let mine = lock.unlock(&Holder::thread()).is_ok();
+        let theirs = t.join().unwrap();
+        assert!(mine != theirs, "exactly one release succeeds");
+        let me = Holder::thread();
+        assert_eq!(lock.try_lock(&me), Ok(true));
+        assert_eq!(lock.try_lock(&task), Ok(false), "one permit, not two");
+        lock.unlock(&me).unwrap();
+    });
+}
+
+/// A thread's nested hold and a task's hold (its acquire on another thread, released by
+/// a third party) exclude each other: loom checks every access to the data.
+#[test]
+fn dual_lock_thread_and_task_holds_exclude_each_other() {
+    both_modes(|| {
+        let lock = Arc::new(RawDualLock::new());
+        let data = Arc::new(Guarded::new());
+        let (l2, d2) = (lock.clone(), data.clone());
+        let tasks = thread::spawn(move || {
+            let task = Holder::task(aiosync::OwnerId::new_unique());
+            assert_eq!(loom::future::block_on(l2.lock(task)), Ok(()));
+            d2.bump();
+            // Anyone may release a task hold: here its thread, not the task.
+            l2.unlock(&Holder::thread()).unwrap();
+        });
+        let me = Holder::thread();
+        assert_eq!(lock.lock_blocking(&me, None, false), Ok(true));
+        assert_eq!(lock.try_lock(&me), Ok(true), "a thread nests");
+        data.bump();
+        lock.unlock(&me).unwrap();
+        let seen = data.get();
+        lock.unlock(&me).unwrap();
+        tasks.join().unwrap();
+        assert!((1..=2).contains(&seen));
+        assert_eq!(data.get(), 2);
+        assert!(!lock.is_locked());
     });
 }
 

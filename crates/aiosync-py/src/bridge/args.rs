@@ -91,14 +91,33 @@ pub(crate) fn mode(py: Python<'_>, threading_args: bool) -> PyResult<Mode<'_>> {
     })
 }
 
-/// Validates `acquire(blocking, timeout)` as `threading.Lock` does.
+/// How an `acquire(blocking, timeout)` reads its timeout, which threading's classes do
+/// differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timeouts {
+    /// `threading.Lock` / `RLock`: -1 is no limit, another negative one a `ValueError`,
+    /// and a timeout other than -1 with `blocking=False` a `ValueError`.
+    Lock,
+    /// `threading.Semaphore`: a negative timeout is zero (try once, do not wait), and
+    /// any timeout with `blocking=False` is a `ValueError`.
+    Semaphore,
+}
+
+/// Validates `acquire(blocking, timeout)` as the threading class `rule` names does.
 fn blocking_args(
     blocking: Option<Flag>,
     timeout: Option<f64>,
+    rule: Timeouts,
 ) -> PyResult<(bool, Option<Duration>)> {
     let blocking = blocking.is_none_or(|b| b.0);
-    let t = timeout_arg(timeout)?;
-    if !blocking && t.is_some() {
+    let (t, refused) = match rule {
+        Timeouts::Lock => {
+            let t = timeout_arg(timeout)?;
+            (t, t.is_some())
+        }
+        Timeouts::Semaphore => (wait_timeout_arg(timeout)?, timeout.is_some()),
+    };
+    if !blocking && refused {
         return Err(PyValueError::new_err(
             "can't specify a timeout for a non-blocking call",
         ));
@@ -117,13 +136,23 @@ pub(crate) fn async_form(
 }
 
 /// `acquire_blocking(blocking=True, timeout=-1)`: threading's form whatever the caller,
-/// with threading's argument rules.
+/// with `threading.Lock`'s argument rules.
 pub(crate) fn blocking_form(
     blocking: Flag,
     timeout: Option<f64>,
     threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,
 ) -> PyResult<bool> {
-    let (b, t) = blocking_args(Some(blocking), timeout)?;
+    blocking_form_as(Timeouts::Lock, blocking, timeout, threading)
+}
+
+/// As [`blocking_form`], with the timeout rules of `rule`.
+pub(crate) fn blocking_form_as(
+    rule: Timeouts,
+    blocking: Flag,
+    timeout: Option<f64>,
+    threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,
+) -> PyResult<bool> {
+    let (b, t) = blocking_args(Some(blocking), timeout, rule)?;
     threading(b, t)
 }
 
@@ -135,8 +164,20 @@ pub(crate) fn no_loop() -> PyErr {
 /// `acquire(blocking=None, timeout=None)` as asyncio and threading both spell it: the
 /// asyncio form (`asyncio(lp)`, an awaitable giving True) when no threading-style
 /// argument is given and a loop runs in this thread, else the threading form
-/// (`threading(blocking, timeout)`, a bool) with threading's argument rules.
+/// (`threading(blocking, timeout)`, a bool) with `threading.Lock`'s argument rules.
 pub(crate) fn contextual_acquire(
+    py: Python<'_>,
+    blocking: Option<Flag>,
+    timeout: Option<f64>,
+    asyncio: impl FnOnce(Bound<'_, PyAny>, Py<PyAny>) -> PyResult<Py<PyAny>>,
+    threading: impl FnOnce(bool, Option<Duration>) -> PyResult<bool>,
+) -> PyResult<Py<PyAny>> {
+    contextual_acquire_as(Timeouts::Lock, py, blocking, timeout, asyncio, threading)
+}
+
+/// As [`contextual_acquire`], with the timeout rules of `rule`.
+pub(crate) fn contextual_acquire_as(
+    rule: Timeouts,
     py: Python<'_>,
     blocking: Option<Flag>,
     timeout: Option<f64>,
@@ -146,7 +187,7 @@ pub(crate) fn contextual_acquire(
     match mode(py, blocking.is_some() || timeout.is_some())? {
         Mode::Async(lp) => asyncio(lp, true.into_py_any(py)?),
         Mode::Blocking => {
-            let (b, t) = blocking_args(blocking, timeout)?;
+            let (b, t) = blocking_args(blocking, timeout, rule)?;
             threading(b, t)?.into_py_any(py)
         }
     }

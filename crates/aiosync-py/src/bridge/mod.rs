@@ -19,8 +19,8 @@ mod waiter;
 mod waker;
 
 pub(crate) use args::{
-    async_form, blocking_form, contextual_acquire, mode, no_loop, timeout_arg, wait_timeout_arg,
-    Flag, IntFlag, Mode,
+    async_form, blocking_form, blocking_form_as, contextual_acquire, contextual_acquire_as, mode,
+    no_loop, timeout_arg, wait_timeout_arg, Flag, IntFlag, Mode, Timeouts,
 };
 pub(crate) use blocking::block;
 pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};

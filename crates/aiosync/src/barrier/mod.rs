@@ -173,6 +173,47 @@ impl Inner {
     }
 }
 
+/// Where a [`Barrier`] stands: Python's barrier states (`asyncio.Barrier` shows them in
+/// its repr; `threading.Barrier` has the same four internally).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BarrierState {
+    /// Parties arrive and count in the round being filled (also while the last arrival
+    /// of a leading barrier runs the action: the round is full but not released yet).
+    Filling,
+    /// The round was released and some of its parties have not returned from their
+    /// wait yet: a party arriving now waits, and counts in the next round.
+    Draining,
+    /// [`Barrier::reset`] broke a round in progress and some of its parties have not
+    /// left yet: a party arriving now waits, then fills a new round.
+    Resetting,
+    /// [`Barrier::abort`] (or a timeout, or a failed action) broke it: every wait fails
+    /// until [`Barrier::reset`].
+    Broken,
+}
+
+impl BarrierState {
+    /// The state's name as Python spells it: `"filling"`, `"draining"`, `"resetting"`,
+    /// `"broken"`.
+    ///
+    /// ```
+    /// assert_eq!(aiosync::BarrierState::Filling.as_str(), "filling");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BarrierState::Filling => "filling",
+            BarrierState::Draining => "draining",
+            BarrierState::Resetting => "resetting",
+            BarrierState::Broken => "broken",
+        }
+    }
+}
+
+impl fmt::Display for BarrierState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The error of a wait on a broken barrier (aborted, or reset while the wait was queued).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BrokenBarrierError;
@@ -279,6 +320,30 @@ impl Barrier {
     /// Whether the barrier is broken (aborted and not yet reset).
     pub fn is_broken(&self) -> bool {
         lock(&self.inner).broken
+    }
+
+    /// The barrier's state now (a snapshot).
+    ///
+    /// ```
+    /// use aiosync::{Barrier, BarrierState};
+    /// let b = Barrier::new(2);
+    /// assert_eq!(b.state(), BarrierState::Filling);
+    /// b.abort();
+    /// assert_eq!(b.state(), BarrierState::Broken);
+    /// b.reset();
+    /// assert_eq!(b.state(), BarrierState::Filling);
+    /// ```
+    pub fn state(&self) -> BarrierState {
+        let inner = lock(&self.inner);
+        if inner.broken {
+            BarrierState::Broken
+        } else if inner.resetting {
+            BarrierState::Resetting
+        } else if inner.draining > 0 {
+            BarrierState::Draining
+        } else {
+            BarrierState::Filling
+        }
     }
 
     /// Breaks the barrier: every waiter (including released parties that have not
@@ -400,7 +465,7 @@ impl fmt::Debug for Barrier {
         f.debug_struct("Barrier")
             .field("parties", &self.parties)
             .field("n_waiting", &self.n_waiting())
-            .field("broken", &self.is_broken())
+            .field("state", &self.state())
             .finish()
     }
 }

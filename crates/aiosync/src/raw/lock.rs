@@ -161,6 +161,16 @@ impl RawLock {
         self.sem.has_waiters()
     }
 
+    /// How many acquires wait for it now (a snapshot, for display).
+    ///
+    /// ```
+    /// let lock = aiosync::raw::RawLock::new();
+    /// assert_eq!(lock.waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.sem.waiters()
+    }
+
     pub(crate) fn poll_lock(
         &self,
         holder: &Holder,

@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | [`RawLock`] | one holder at a time, released by anyone, release of an unlocked lock refused |
 //! | [`RawReentrantLock`] | one owner, nested levels; re-entry allowed or refused per call ([`Reentry`]); release by a non-owner refused; release-all / relock for condition waits |
+//! | [`RawDualLock`] | Python's `Condition()` lock for both worlds: a thread's hold is a [`RawReentrantLock`]'s (owned, nested), a task's hold a [`RawLock`]'s (released by anyone), and a task re-entering its own hold is refused |
 //! | [`RawRwLock`] | many readers or one writer, per-owner hold counts: a writer may also read, releasing the write lock while still reading downgrades, a read→write upgrade is refused or allowed ([`Upgrade`]) |
 //! | [`Relock`] | what [`Condition::wait_raw`](crate::Condition::wait_raw) needs of a lock: release every level, wait, take them all back (also after a cancel) |
 //!
@@ -40,11 +41,13 @@
 //! assert_eq!(lock.release_all(task.owner()), Ok(2));
 //! ```
 
+mod dual;
 mod lock;
 mod reentrant;
 mod relock;
 mod rwlock;
 
+pub use dual::{RawDualLock, RawDualLockFuture};
 pub use lock::{RawLock, RawLockFuture};
 pub use reentrant::{RawReentrantLock, RawReentrantLockFuture, Reentry};
 pub use relock::{Relock, RelockState};

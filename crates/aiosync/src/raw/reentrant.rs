@@ -293,6 +293,30 @@ impl RawReentrantLock {
         self.sem.has_waiters()
     }
 
+    /// How many acquires wait for it now (a snapshot, for display).
+    pub fn waiters(&self) -> usize {
+        self.sem.waiters()
+    }
+
+    /// How many levels its current owner holds, 0 when unlocked (a snapshot, for
+    /// display: to decide anything, ask [`levels_of`](Self::levels_of) as the owner).
+    ///
+    /// ```
+    /// use aiosync::raw::{Holder, RawReentrantLock, Reentry};
+    /// let lock = RawReentrantLock::new();
+    /// let me = Holder::thread();
+    /// lock.try_lock(&me, Reentry::Allow).unwrap();
+    /// lock.try_lock(&me, Reentry::Allow).unwrap();
+    /// assert_eq!(lock.levels(), 2);
+    /// ```
+    pub fn levels(&self) -> usize {
+        if self.owner.load(Ordering::Relaxed) == 0 {
+            0
+        } else {
+            self.levels.load(Ordering::Relaxed)
+        }
+    }
+
     /// One poll of an acquire of `levels` levels by `holder`.
     pub(crate) fn poll_lock(
         &self,

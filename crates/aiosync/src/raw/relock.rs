@@ -1,6 +1,6 @@
 //! What a condition wait needs of a lock: release every level, take them all back.
 
-use super::{Holder, RawLock, RawReentrantLock, Reentry};
+use super::{Holder, RawDualLock, RawLock, RawReentrantLock, Reentry};
 use crate::kernel::semaphore::Acquire;
 use crate::task::NotOwnerError;
 use std::fmt;
@@ -10,11 +10,13 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::RawLock {}
     impl Sealed for super::RawReentrantLock {}
+    impl Sealed for super::RawDualLock {}
 }
 
 /// A lock that [`Condition::wait_raw`](crate::Condition::wait_raw) can release completely
-/// while it waits and take back afterwards: [`RawLock`] (one level, held by anyone) and
-/// [`RawReentrantLock`] (every level of its owner).
+/// while it waits and take back afterwards: [`RawLock`] (one level, held by anyone),
+/// [`RawReentrantLock`] (every level of its owner) and [`RawDualLock`] (every level of
+/// a thread's hold; a task's hold, whoever took it).
 ///
 /// The protocol is the core's, not the lock user's: the waiter is queued before the lock
 /// is released (no notification is missed), the lock is taken back even when the wait is
@@ -114,5 +116,35 @@ impl Relock for RawReentrantLock {
 
     fn relock_blocking(&self, holder: &Holder, levels: usize) {
         RawReentrantLock::relock_blocking(self, holder, levels);
+    }
+}
+
+impl Relock for RawDualLock {
+    fn is_held_by(&self, holder: &Holder) -> bool {
+        RawDualLock::is_held_by(self, holder)
+    }
+
+    fn release_all(&self, holder: &Holder) -> Result<usize, NotOwnerError> {
+        RawDualLock::release_all(self, holder)
+    }
+
+    fn poll_relock(
+        &self,
+        holder: &Holder,
+        levels: usize,
+        state: &mut RelockState,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let levels = if holder.is_task() { 1 } else { levels };
+        self.poll_lock(holder, levels, true, &mut state.0, cx)
+            .map(|r| r.expect("a relock never refuses"))
+    }
+
+    fn cancel_relock(&self, state: &mut RelockState) {
+        self.cancel(&mut state.0);
+    }
+
+    fn relock_blocking(&self, holder: &Holder, levels: usize) {
+        RawDualLock::relock_blocking(self, holder, levels);
     }
 }

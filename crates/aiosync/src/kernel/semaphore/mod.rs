@@ -138,6 +138,14 @@ impl RawSemaphore {
         self.state.load(Ordering::Acquire) & QUEUED != 0
     }
 
+    /// How many acquires wait in the list now (a snapshot).
+    pub(crate) fn waiters(&self) -> usize {
+        if !self.has_waiters() {
+            return 0;
+        }
+        lock(&self.list).len()
+    }
+
     /// Whether a waiter queued from the OS thread `tag` is in the list, or was handed
     /// permits it has not taken yet (on a thread that runs an event loop: one of that
     /// loop's tasks, which a blocking wait there could never overtake nor let run).
