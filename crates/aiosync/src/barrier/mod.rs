@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+mod fmt_impls;
 mod lead;
 pub use lead::{Arrival, Lead, LeadWait};
 
@@ -460,16 +461,6 @@ impl BarrierWait<'_> {
     }
 }
 
-impl fmt::Debug for Barrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Barrier")
-            .field("parties", &self.parties)
-            .field("n_waiting", &self.n_waiting())
-            .field("state", &self.state())
-            .finish()
-    }
-}
-
 /// The future returned by [`Barrier::wait`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct BarrierWait<'a> {
@@ -599,11 +590,5 @@ impl Waitable for Barrier {
     fn withdrawn(inner: &mut Inner, node: &Node<Party>, wakers: &mut Wakers) {
         // A party withdrawing while filling; a released or broken one leaving.
         inner.leave(node.payload.role, wakers);
-    }
-}
-
-impl fmt::Debug for BarrierWait<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BarrierWait").finish_non_exhaustive()
     }
 }
