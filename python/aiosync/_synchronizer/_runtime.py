@@ -268,15 +268,22 @@ class Runtime:
                 "a blocking call from the synchronizer's own event loop thread would never "
                 "finish; use `await f.aio(...)` there"
             )
-        try:
-            self._check_cycle()
-        except BaseException:
-            _discard(aw)
-            raise
-        call = self.submit(aw, post)
         me = threading.get_ident()
+        # Checked and recorded at once, before the call starts: two loop threads blocking
+        # on each other's synchronizers see each other, whichever goes first.
         with _blocked_lock:
+            try:
+                self._check_cycle()
+            except BaseException:
+                _discard(aw)
+                raise
             _blocked_on[me] = self
+        try:
+            call = self.submit(aw, post)
+        except BaseException:
+            with _blocked_lock:
+                _blocked_on.pop(me, None)
+            raise
         try:
             try:
                 call.done.wait_blocking()
@@ -319,15 +326,15 @@ class Runtime:
             return
         seen = {id(here)}
         target: Runtime | None = self
-        with _blocked_lock:
-            while target is not None:
-                if id(target) in seen:
-                    raise DeadlockError(
-                        "a cycle of synchronizers blocking on each other's loops would never finish"
-                    )
-                seen.add(id(target))
-                thread = target._thread
-                target = _blocked_on.get(thread.ident) if thread and thread.ident else None
+        # The caller holds _blocked_lock.
+        while target is not None:
+            if id(target) in seen:
+                raise DeadlockError(
+                    "a cycle of synchronizers blocking on each other's loops would never finish"
+                )
+            seen.add(id(target))
+            thread = target._thread
+            target = _blocked_on.get(thread.ident) if thread and thread.ident else None
 
 
 def _wait_uninterrupted(done: Event) -> None:
