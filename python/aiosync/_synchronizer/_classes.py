@@ -108,11 +108,23 @@ class Method:
     """A wrapped method: called, it blocks; `.aio` is its coroutine function."""
 
     def __init__(self, s: Synchronizer, f: Callable[..., Any], owner_name: str) -> None:
-        self._s, self._f, self._tr = s, f, Translation(f)
+        self._s, self._f, self._tr = s, f, Translation(f, skip_first=True)
         self.__doc__ = f.__doc__
         self.__name__ = f.__name__
         self.__qualname__ = f"{owner_name}.{f.__name__}"
         self.aio = self._make_aio()
+        self.call = self._make_blocking()
+
+    def _make_blocking(self) -> Callable[..., Any]:
+        s, f, tr = self._s, self._f, self._tr
+
+        def call(w: Any, *args: Any, _future: bool = False, **kwargs: Any) -> Any:
+            if tr.inp:
+                args, kwargs = s._translate_in(args), s._translate_in(kwargs)
+            with HIDE:
+                return convert_result(s, f(impl_of(w), *args, **kwargs), tr.out, _future)
+
+        return call
 
     def _make_aio(self) -> Callable[..., Any]:
         s, f, tr = self._s, self._f, self._tr
@@ -146,12 +158,8 @@ class Method:
             return self
         return BoundMethod(self, obj)
 
-    def __call__(self, w: Any, *args: Any, _future: bool = False, **kwargs: Any) -> Any:
-        if self._tr.inp:
-            args, kwargs = self._s._translate_in(args), self._s._translate_in(kwargs)
-        with HIDE:
-            res = self._f(impl_of(w), *args, **kwargs)
-            return convert_result(self._s, res, self._tr.out, _future)
+    def __call__(self, w: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.call(w, *args, **kwargs)
 
 
 class BoundMethod:
@@ -163,8 +171,7 @@ class BoundMethod:
         self._m, self.__self__ = m, obj
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with HIDE:
-            return self._m(self.__self__, *args, **kwargs)
+        return self._m.call(self.__self__, *args, **kwargs)
 
     @property
     def aio(self) -> Callable[..., Any]:
@@ -220,7 +227,7 @@ def _wrap_member(s: Synchronizer, cls: type, name: str, value: Any, new_name: st
 def _plain_method(s: Synchronizer, f: Callable[..., Any]) -> Callable[..., Any]:
     """A sync method: runs on the caller's thread, its arguments and result translated
     (and a returned awaitable, async iterator or context manager made blocking)."""
-    tr = Translation(f)
+    tr = Translation(f, skip_first=True)
 
     def method(w: Any, *args: Any, **kwargs: Any) -> Any:
         if tr.inp:

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._annotations import plain_io
 from ._runtime import HIDE, ClosedError
 
 if TYPE_CHECKING:
@@ -40,13 +41,34 @@ async def _aclose(agen: Any) -> Any:
 
 
 class Translation:
-    """Whether a callable's arguments and results go through the translation."""
+    """Whether a callable's arguments and results go through the translation: not when
+    turned off (`no_input_translation`, ...), nor where the annotations say no wrapped
+    object can be there. Decided on first use, when forward references resolve."""
 
-    __slots__ = ("inp", "out")
+    __slots__ = ("_f", "_skip_first", "_inp", "_out")
 
-    def __init__(self, f: Any) -> None:
-        self.inp = getattr(f, NO_INPUT, True)
-        self.out = getattr(f, NO_OUTPUT, True)
+    def __init__(self, f: Any, skip_first: bool = False) -> None:
+        self._f, self._skip_first = f, skip_first
+        self._inp: bool | None = None
+        self._out = True
+
+    def _decide(self) -> bool:
+        f = self._f
+        plain_in, plain_out = plain_io(f, self._skip_first)
+        self._out = getattr(f, NO_OUTPUT, True) and not plain_out
+        self._inp = getattr(f, NO_INPUT, True) and not plain_in
+        return self._inp
+
+    @property
+    def inp(self) -> bool:
+        inp = self._inp
+        return self._decide() if inp is None else inp
+
+    @property
+    def out(self) -> bool:
+        if self._inp is None:
+            self._decide()
+        return self._out
 
 
 def run_generator_blocking(s: Synchronizer, agen: Any, out: bool) -> Iterator[Any]:
@@ -157,27 +179,8 @@ def submit_future(
     """`_future=True`: the call's outcome as a `concurrent.futures.Future`, resolved from
     the loop thread when the task ends (no thread per call)."""
     fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    call = s._runtime.submit(aw, post)
-    # Scheduled after the call's start: its task exists by then (or it was never made).
-    s._runtime.loop().call_soon_threadsafe(_resolve_when_done, call, fut)
+    s._runtime.submit(aw, post, fut)
     return fut
-
-
-def _resolve_when_done(call: Any, fut: concurrent.futures.Future[Any]) -> None:
-    task = call.task
-    if task is None:
-        fut.cancel()
-        return
-
-    def done(t: Any) -> None:
-        if t.cancelled():
-            fut.cancel()
-        elif t.exception() is not None:
-            fut.set_exception(t.exception())
-        else:
-            fut.set_result(t.result())
-
-    task.add_done_callback(done)
 
 
 def wrap_function(

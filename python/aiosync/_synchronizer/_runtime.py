@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import os
 import threading
 import weakref
@@ -80,22 +81,29 @@ _blocked_on: dict[int, Any] = {}  # thread id -> Runtime it waits for
 _blocked_lock = threading.Lock()
 
 
-class _Carried(Exception):
-    """Carries a `KeyboardInterrupt` or `SystemExit` raised by a task out of it: raised
-    as such inside the loop it would stop the loop thread instead of ending the task."""
-
-    def __init__(self, exc: BaseException) -> None:
-        super().__init__()
-        self.exc = exc
-
-
-async def _guarded(aw: Awaitable[Any], call: _Call) -> Any:
+async def _guarded(aw: Awaitable[Any], call: _Call, pending: set[_Call]) -> None:
+    """The task of one call: runs `aw`, records its outcome and wakes the caller itself
+    (one loop iteration sooner than a done-callback). Every exception is recorded, none
+    escapes: a `KeyboardInterrupt` or `SystemExit` raised here would stop the loop thread
+    instead of ending the call."""
+    if call.cancelled:  # cancelled before its first step: `aw` never runs
+        pending.discard(call)
+        _discard(aw)
+        call.aw = None
+        call.set(None, asyncio.CancelledError())
+        return
     call.started = True
+    call.aw = None
     try:
         value = await aw
-    except (KeyboardInterrupt, SystemExit) as e:
-        raise _Carried(e) from None
-    return value if call.post is None else call.post(value)
+        if call.post is not None:
+            value = call.post(value)
+    except BaseException as e:
+        call.set(None, e)
+    else:
+        call.set(value, None)
+    finally:
+        pending.discard(call)
 
 
 def _discard(aw: Any) -> None:
@@ -109,7 +117,7 @@ def _discard(aw: Any) -> None:
 class _Call:
     """One call crossing to the loop: its outcome, and the task once started."""
 
-    __slots__ = ("done", "value", "error", "task", "cancelled", "started", "aw", "post")
+    __slots__ = ("done", "value", "error", "task", "cancelled", "started", "aw", "post", "future")
 
     def __init__(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None) -> None:
         self.aw: Awaitable[Any] | None = aw
@@ -120,19 +128,24 @@ class _Call:
         self.error: BaseException | None = None
         self.task: asyncio.Task[Any] | None = None
         self.cancelled = False
+        # `_future=True`: resolved with the outcome, from the loop thread.
+        self.future: concurrent.futures.Future[Any] | None = None
 
-    def finish(self, task: asyncio.Task[Any]) -> None:
-        if not self.started:
-            _discard(self.aw)
-        self.aw = None
-        if task.cancelled():
-            self.error = asyncio.CancelledError()
-        else:
-            self.error = task.exception()
-            if isinstance(self.error, _Carried):
-                self.error = self.error.exc
-            elif self.error is None:
-                self.value = task.result()
+    def set(self, value: Any, error: BaseException | None) -> None:
+        """Records the outcome (first one wins) and wakes the caller."""
+        if self.done.is_set():
+            return
+        self.value, self.error = value, error
+        self.task = None
+        fut = self.future
+        if fut is not None:
+            if isinstance(error, asyncio.CancelledError):
+                fut.cancel()
+            elif fut.set_running_or_notify_cancel():  # false if its holder cancelled it
+                if error is not None:
+                    fut.set_exception(error)
+                else:
+                    fut.set_result(value)
         self.done.set()
 
     def outcome(self) -> Any:
@@ -158,6 +171,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._pid = os.getpid()
+        self._pending: set[_Call] = set()  # calls whose task exists, until it ends
         _runtimes.add(self)
 
     # -- the loop ---------------------------------------------------------------------
@@ -192,6 +206,12 @@ class Runtime:
                 _cancel_all(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
+                # Tasks cancelled before their first step never ran `_guarded`: their
+                # callers learn here that the close cancelled them, as it did the others.
+                for call in list(self._pending):
+                    _discard(call.aw)
+                    call.set(None, asyncio.CancelledError())
+                self._pending.clear()
                 asyncio.set_event_loop(None)
                 loop.close()
 
@@ -200,6 +220,7 @@ class Runtime:
         (the lock was made new with the child, see `_reinit_after_fork`)."""
         self._loop, self._thread = None, None
         self._pid = os.getpid()
+        self._pending = set()
 
     def is_loop_thread(self) -> bool:
         return getattr(_local, "runtime", None) is self
@@ -233,25 +254,33 @@ class Runtime:
     def _start(self, call: _Call) -> None:
         if call.cancelled:
             _discard(call.aw)
-            call.error = asyncio.CancelledError()
-            call.done.set()
+            call.aw = None
+            call.set(None, asyncio.CancelledError())
             return
         # The running loop: `close()` may have let go of `self._loop` already.
         assert call.aw is not None
-        task = asyncio.get_running_loop().create_task(_guarded(call.aw, call))
-        call.task = task
-        task.add_done_callback(call.finish)
+        self._pending.add(call)
+        call.task = asyncio.get_running_loop().create_task(
+            _guarded(call.aw, call, self._pending)
+        )
 
     @staticmethod
     def _cancel(call: _Call) -> None:
         call.cancelled = True
-        if call.task is not None:
-            call.task.cancel()
+        task = call.task
+        if task is not None and call.started:
+            task.cancel()  # before its first step, `_guarded` sees `cancelled` instead
 
-    def submit(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None = None) -> _Call:
+    def submit(
+        self,
+        aw: Awaitable[Any],
+        post: Callable[[Any], Any] | None = None,
+        future: concurrent.futures.Future[Any] | None = None,
+    ) -> _Call:
         """Starts `aw` on the loop (`post` maps its result there); the call's outcome
-        comes through the returned `_Call`."""
+        comes through the returned `_Call`, and `future` if given."""
         call = _Call(aw, post)
+        call.future = future
         try:
             self.loop().call_soon_threadsafe(self._start, call)
         except BaseException:
@@ -268,9 +297,13 @@ class Runtime:
                 "a blocking call from the synchronizer's own event loop thread would never "
                 "finish; use `await f.aio(...)` there"
             )
+        if getattr(_local, "runtime", None) is None:
+            # A plain thread: no loop waits on it, so it can be in no cycle.
+            return self._wait(self.submit(aw, post))
         me = threading.get_ident()
-        # Checked and recorded at once, before the call starts: two loop threads blocking
-        # on each other's synchronizers see each other, whichever goes first.
+        # A loop thread blocking on another synchronizer: checked and recorded at once,
+        # before the call starts, so that two loop threads blocking on each other's
+        # synchronizers see each other, whichever goes first.
         with _blocked_lock:
             try:
                 self._check_cycle()
@@ -279,24 +312,21 @@ class Runtime:
                 raise
             _blocked_on[me] = self
         try:
-            call = self.submit(aw, post)
-        except BaseException:
-            with _blocked_lock:
-                _blocked_on.pop(me, None)
-            raise
-        try:
-            try:
-                call.done.wait_blocking()
-            except BaseException:
-                # Ctrl-C (or any interruption): the inner task is cancelled and its cleanup
-                # awaited before the interruption goes on. `_start` was scheduled before
-                # `_cancel`, so the task exists by then, or is never made.
-                self.loop().call_soon_threadsafe(self._cancel, call)
-                _wait_uninterrupted(call.done)
-                raise
+            return self._wait(self.submit(aw, post))
         finally:
             with _blocked_lock:
                 _blocked_on.pop(me, None)
+
+    def _wait(self, call: _Call) -> Any:
+        try:
+            call.done.wait_blocking()
+        except BaseException:
+            # Ctrl-C (or any interruption): the inner task is cancelled and its cleanup
+            # awaited before the interruption goes on. `_start` was scheduled before
+            # `_cancel`, so the task exists by then, or is never made.
+            self.loop().call_soon_threadsafe(self._cancel, call)
+            _wait_uninterrupted(call.done)
+            raise
         return call.outcome()
 
     async def run_async(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None = None) -> Any:
