@@ -37,7 +37,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", ".venv", "suites", "synchronicity", "src"))
 
 import synchronicity  # noqa: E402
-
 from aiosync import Synchronizer  # noqa: E402
 
 

@@ -260,9 +260,7 @@ class Runtime:
         # The running loop: `close()` may have let go of `self._loop` already.
         assert call.aw is not None
         self._pending.add(call)
-        call.task = asyncio.get_running_loop().create_task(
-            _guarded(call.aw, call, self._pending)
-        )
+        call.task = asyncio.get_running_loop().create_task(_guarded(call.aw, call, self._pending))
 
     @staticmethod
     def _cancel(call: _Call) -> None:
