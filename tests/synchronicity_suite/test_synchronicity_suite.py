@@ -55,16 +55,11 @@ EXCLUDED: dict[str, str] = {
     ),
 }
 
-_GEN = "a generator's finalization or throw/send through the .aio form"
 TO_FIX: dict[str, str] = {
     "synchronicity_test::test_non_async_aiter": "a sync __aiter__ returning an iterator",
     "synchronicity_test::test_blocking_in_async_callback": (
         "Synchronizer(blocking_in_async_callback=) is not taken"
     ),
-    "synchronicity_test::test_run_async_gen_runs_aclose": _GEN,
-    "synchronicity_test::test_run_async_gen_runs_aclose_async": _GEN,
-    "generators_test::test_bidirectional_generator_async": _GEN,
-    "generators_test::test_athrow_async": _GEN,
     "getattr_test::test_getattr": "classproperty over a classmethod",
     "fork_test::test_fork_restarts_loop": "what the forked child's loop runs",
     "tracebacks_test::test_sync_to_async_gen": "generator frames in tracebacks",

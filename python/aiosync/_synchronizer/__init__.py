@@ -10,11 +10,13 @@ with `from aiosync import Synchronizer`.
 from __future__ import annotations
 
 import inspect
+import os
 import threading
 import warnings
 import weakref
 from typing import Any, Callable, TypeVar
 
+from ._asyncify import WorkerPool, asyncify_class, asyncify_function
 from ._classes import IMPL, classproperty, impl_of, wrap_class
 from ._functions import NO_INPUT, NO_OUTPUT, NOWRAP, wrap_function
 from ._runtime import ClosedError, DeadlockError, Runtime, SynchronizerError
@@ -52,13 +54,24 @@ class Synchronizer:
     cancels its tasks, finalizes suspended async generators and joins the thread.
     """
 
-    def __init__(self, multiwrap_warning: bool = False, async_leakage_warning: bool = True):
+    def __init__(
+        self,
+        multiwrap_warning: bool = False,
+        async_leakage_warning: bool = True,
+        *,
+        asyncify_workers: int | None = None,
+    ):
         with _counter_lock:
             self._id = next(_counter)
+        workers = asyncify_workers or min(32, (os.cpu_count() or 1) + 4)
+        self._pool = WorkerPool(workers, f"aiosync-asyncify-{self._id}")
         self._attr = f"_aiosync_wrapper_{self._id}"
         self._runtime = Runtime(f"aiosync-synchronizer-{self._id}")
         self._instances: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._multiwrap_warning = multiwrap_warning
+        # How long closing a suspended generator early waits for its `finally`; past
+        # that it goes on in the background on the loop.
+        self._asyncgen_finalizer_timeout_seconds = 10.0
         self._async_leakage_warning = async_leakage_warning
 
     # -- lifecycle --------------------------------------------------------------------
@@ -121,6 +134,44 @@ class Synchronizer:
     def _mark(self, wrapper: Any, original: Any) -> None:
         setattr(wrapper, _ORIGINAL, original)
         setattr(wrapper, _OWNER, self)
+
+    def asyncify(self, obj: F) -> F:
+        """The reverse of `wrap`: blocking code made awaitable from any loop.
+
+        A function becomes a coroutine function, a generator function an async generator
+        function (leaving `async for` early closes the generator), a class one whose
+        public methods are coroutine functions, with `async with` for `__enter__` /
+        `__exit__` and `async for` for `__iter__`. The blocking code runs on this
+        synchronizer's bounded pool of worker threads (`asyncify_workers`, by default
+        `min(32, cpu_count + 4)`); the awaiting loop is never blocked.
+
+        ```python
+        import asyncio, time
+        from aiosync import Synchronizer
+
+        with Synchronizer() as s:
+            @s.asyncify
+            def slow_square(x: int) -> int:
+                time.sleep(0.01)
+                return x * x
+
+            async def main() -> list[int]:
+                return list(await asyncio.gather(*(slow_square(i) for i in range(4))))
+
+            assert asyncio.run(main()) == [0, 1, 4, 9]
+        ```
+
+        Cancel safety: cancelling an awaiter whose call has not started yet means the
+        call never runs; once it runs, the awaiter is released at once and the blocking
+        code finishes on its worker (a thread cannot be interrupted).
+        """
+        if self._runtime.closed:
+            raise ClosedError("this Synchronizer is closed")
+        if inspect.isclass(obj):
+            return asyncify_class(self._pool, obj)  # type: ignore[return-value]
+        if callable(obj):
+            return asyncify_function(self._pool, obj)  # type: ignore[return-value]
+        raise TypeError(f"cannot asyncify {obj!r}: not a class or a callable")
 
     def nowrap(self, obj: F) -> F:
         """Leaves a method of a wrapped class as it is (it runs with the wrapper as self)."""

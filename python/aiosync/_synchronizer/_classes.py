@@ -14,6 +14,7 @@ from ._functions import (
     ContextManager,
     Translation,
     convert_result,
+    drive_async,
     run_generator_async,
     run_generator_blocking,
     wrap_function,
@@ -130,12 +131,12 @@ class Method:
         s, f, tr = self._s, self._f, self._tr
         if inspect.isasyncgenfunction(f):
 
-            async def aio_gen(w: Any, *args: Any, **kwargs: Any) -> Any:
+            def make(w: Any, *args: Any, **kwargs: Any) -> Any:
                 if tr.inp:
                     args, kwargs = s._translate_in(args), s._translate_in(kwargs)
-                async for v in run_generator_async(s, f(impl_of(w), *args, **kwargs), tr.out):
-                    yield v
+                return f(impl_of(w), *args, **kwargs)
 
+            aio_gen = functools.partial(drive_async, s, make, tr)
             aio: Callable[..., Any] = aio_gen
         else:
 

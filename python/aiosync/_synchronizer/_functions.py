@@ -8,7 +8,7 @@ import concurrent.futures
 import functools
 import inspect
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._annotations import plain_io
@@ -97,22 +97,62 @@ def run_generator_blocking(s: Synchronizer, agen: Any, out: bool) -> Iterator[An
                 sent = yield s._translate_out(value) if out else value
     finally:
         if not rt.closed:
-            rt.run_blocking(_aclose(agen))
+            rt.finalize_blocking(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)
 
 
-async def run_generator_async(s: Synchronizer, agen: Any, out: bool) -> AsyncIterator[Any]:
-    """An async generator driving `agen` on the synchronizer's loop for another loop."""
+async def drive_async(
+    s: Synchronizer, make: Callable[..., Any], tr: Any, *args: Any, **kwargs: Any
+) -> AsyncGenerator[Any, None]:
+    """An async generator driving the implementation's async generator `make(*args,
+    **kwargs)` on the synchronizer's loop for another loop: items (translated out when
+    `tr.out`), `asend` and `athrow` cross over; leaving it early closes the inner one
+    there. `.aio` of a wrapped generator function is a `functools.partial` of this, so
+    that it is an async generator function itself (no forwarding layer to lose `asend`)."""
     rt = s._runtime
+    agen = make(*args, **kwargs)
+    out = tr.out
     try:
+        sent = None
         while True:
             try:
-                value = await rt.run_async(_anext(agen))
+                if sent is None:
+                    value = await rt.run_async(_anext(agen))
+                else:
+                    value = await rt.run_async(_asend(agen, s._translate_in(sent)))
             except StopAsyncIteration:
                 return
-            yield s._translate_out(value) if out else value
+            while True:
+                try:
+                    sent = yield s._translate_out(value) if out else value
+                    break
+                except GeneratorExit:
+                    raise
+                except BaseException as e:  # athrow(): into the inner generator
+                    try:
+                        value = await rt.run_async(_athrow(agen, e))
+                    except StopAsyncIteration:
+                        return
     finally:
         if not rt.closed:
-            await rt.run_async(_aclose(agen))
+            await rt.finalize_async(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)
+
+
+class _Always:
+    """The translation of values that always go through it."""
+
+    inp = out = True
+
+
+class _Never:
+    inp = out = False
+
+
+ALWAYS = _Always()
+
+
+def run_generator_async(s: Synchronizer, agen: Any, out: bool) -> AsyncGenerator[Any, None]:
+    """`drive_async` over an async iterator that exists already (`__aiter__`)."""
+    return drive_async(s, lambda: agen, ALWAYS if out else _Never)
 
 
 def _is_async_cm(obj: Any) -> bool:
@@ -200,12 +240,12 @@ def wrap_function(
 
     if is_agen:
 
-        async def aio_gen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        def make(*args: Any, **kwargs: Any) -> Any:
             if tr.inp:
                 args, kwargs = s._translate_in(args), s._translate_in(kwargs)
-            async for v in run_generator_async(s, f(*args, **kwargs), tr.out):
-                yield v
+            return f(*args, **kwargs)
 
+        aio_gen = functools.partial(drive_async, s, make, tr)
         aio: Callable[..., Any] = aio_gen
     else:
 

@@ -346,6 +346,28 @@ class Runtime:
             raise
         return call.outcome()
 
+    def finalize_blocking(self, aw: Awaitable[Any], timeout: float) -> None:
+        """Runs the finalization `aw` (an async generator's `aclose()`) on the loop,
+        waiting at most `timeout` seconds: past that it goes on there in the background."""
+        if self.is_loop_thread():
+            _discard(aw)
+            return
+        call = self.submit(aw)
+        if call.done.wait_blocking(timeout):
+            call.outcome()
+
+    async def finalize_async(self, aw: Awaitable[Any], timeout: float) -> None:
+        """`finalize_blocking` for an awaiting caller on another loop."""
+        if self.is_loop_thread():
+            await aw
+            return
+        call = self.submit(aw)
+        try:
+            await asyncio.wait_for(call.done.wait_async(), timeout)
+        except asyncio.TimeoutError:
+            return
+        call.outcome()
+
     def _check_cycle(self) -> None:
         """A blocking call from synchronizer A's loop thread into B, while B's loop thread
         is itself blocked on A: neither loop could ever run the other's call."""
