@@ -55,16 +55,7 @@ EXCLUDED: dict[str, str] = {
     ),
 }
 
-TO_FIX: dict[str, str] = {
-    "synchronicity_test::test_non_async_aiter": "a sync __aiter__ returning an iterator",
-    "synchronicity_test::test_blocking_in_async_callback": (
-        "Synchronizer(blocking_in_async_callback=) is not taken"
-    ),
-    "getattr_test::test_getattr": "classproperty over a classmethod",
-    "fork_test::test_fork_restarts_loop": "what the forked child's loop runs",
-    "tracebacks_test::test_sync_to_async_gen": "generator frames in tracebacks",
-    "tracebacks_test::test_async_to_async_gen": "generator frames in tracebacks",
-}
+TO_FIX: dict[str, str] = {}
 
 
 def _outcomes(junit: Path) -> dict[str, str]:

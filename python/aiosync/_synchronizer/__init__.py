@@ -14,6 +14,7 @@ import os
 import threading
 import warnings
 import weakref
+from asyncio import events as asyncio_events
 from typing import Any, Callable, TypeVar
 
 from ._asyncify import WorkerPool, asyncify_class, asyncify_function
@@ -58,6 +59,7 @@ class Synchronizer:
         self,
         multiwrap_warning: bool = False,
         async_leakage_warning: bool = True,
+        blocking_in_async_callback: Callable[[Any], None] | None = None,
         *,
         asyncify_workers: int | None = None,
     ):
@@ -69,6 +71,9 @@ class Synchronizer:
         self._runtime = Runtime(f"aiosync-synchronizer-{self._id}")
         self._instances: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._multiwrap_warning = multiwrap_warning
+        # Called with the implementation function when its blocking form is called from
+        # a thread running an event loop (which the call then blocks).
+        self._blocking_in_async_callback = blocking_in_async_callback
         # How long closing a suspended generator early waits for its `finally`; past
         # that it goes on in the background on the loop.
         self._asyncgen_finalizer_timeout_seconds = 10.0
@@ -89,6 +94,12 @@ class Synchronizer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        """The loop's thread while it runs (None before the first call and in a forked
+        child until its first call), under synchronicity's private name."""
+        return self._runtime._thread
 
     def _get_loop(self, start: bool = False) -> Any:
         return self._runtime.loop() if start else self._runtime._loop
@@ -200,6 +211,12 @@ class Synchronizer:
         with `await` from the implementation: it runs on a worker thread, with the
         arguments translated out and the result translated in."""
         return _Callback(self, f)
+
+    def _note_blocking(self, f: Any) -> None:
+        """`blocking_in_async_callback(f)` if this thread runs an event loop."""
+        if asyncio_events._get_running_loop() is not None:
+            assert self._blocking_in_async_callback is not None
+            self._blocking_in_async_callback(f)
 
     # -- translation ------------------------------------------------------------------
 

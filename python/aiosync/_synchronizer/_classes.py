@@ -120,6 +120,8 @@ class Method:
         s, f, tr = self._s, self._f, self._tr
 
         def call(w: Any, *args: Any, _future: bool = False, **kwargs: Any) -> Any:
+            if s._blocking_in_async_callback is not None:
+                s._note_blocking(f)
             if tr.inp:
                 args, kwargs = s._translate_in(args), s._translate_in(kwargs)
             with HIDE:
@@ -304,6 +306,17 @@ def _protocols(s: Synchronizer, cls: type) -> dict[str, Any]:
 
         ns["__next__"] = next_
         ns["__anext__"] = anext_
+    if inspect.iscoroutinefunction(getattr(cls, "aclose", None)):
+        # An async iterator's `aclose()` stays awaitable; `close()` is its blocking form.
+        def close(w: Any) -> Any:
+            with HIDE:
+                return s._runtime.run_blocking(impl_of(w).aclose())
+
+        async def aclose(w: Any) -> Any:
+            with HIDE:
+                return await s._runtime.run_async(impl_of(w).aclose())
+
+        ns["close"], ns["aclose"] = close, aclose
     return ns
 
 

@@ -76,25 +76,26 @@ def run_generator_blocking(s: Synchronizer, agen: Any, out: bool) -> Iterator[An
     it early (break, close, garbage) closes `agen` there."""
     rt = s._runtime
     try:
-        sent = None
-        while True:
-            try:
-                if sent is None:
-                    value = rt.run_blocking(_anext(agen))
-                else:
-                    value = rt.run_blocking(_asend(agen, s._translate_in(sent)))
-            except StopAsyncIteration:
-                return
-            try:
-                sent = yield s._translate_out(value) if out else value
-            except GeneratorExit:
-                raise
-            except BaseException as e:  # gen.throw(): into the async generator
+        with HIDE:  # frames of this package leave the traceback of what escapes
+            sent = None
+            while True:
                 try:
-                    value = rt.run_blocking(_athrow(agen, e))
+                    if sent is None:
+                        value = rt.run_blocking(_anext(agen))
+                    else:
+                        value = rt.run_blocking(_asend(agen, s._translate_in(sent)))
                 except StopAsyncIteration:
                     return
-                sent = yield s._translate_out(value) if out else value
+                try:
+                    sent = yield s._translate_out(value) if out else value
+                except GeneratorExit:
+                    raise
+                except BaseException as e:  # gen.throw(): into the async generator
+                    try:
+                        value = rt.run_blocking(_athrow(agen, e))
+                    except StopAsyncIteration:
+                        return
+                    sent = yield s._translate_out(value) if out else value
     finally:
         if not rt.closed:
             rt.finalize_blocking(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)
@@ -112,26 +113,27 @@ async def drive_async(
     agen = make(*args, **kwargs)
     out = tr.out
     try:
-        sent = None
-        while True:
-            try:
-                if sent is None:
-                    value = await rt.run_async(_anext(agen))
-                else:
-                    value = await rt.run_async(_asend(agen, s._translate_in(sent)))
-            except StopAsyncIteration:
-                return
+        with HIDE:  # frames of this package leave the traceback of what escapes
+            sent = None
             while True:
                 try:
-                    sent = yield s._translate_out(value) if out else value
-                    break
-                except GeneratorExit:
-                    raise
-                except BaseException as e:  # athrow(): into the inner generator
+                    if sent is None:
+                        value = await rt.run_async(_anext(agen))
+                    else:
+                        value = await rt.run_async(_asend(agen, s._translate_in(sent)))
+                except StopAsyncIteration:
+                    return
+                while True:
                     try:
-                        value = await rt.run_async(_athrow(agen, e))
-                    except StopAsyncIteration:
-                        return
+                        sent = yield s._translate_out(value) if out else value
+                        break
+                    except GeneratorExit:
+                        raise
+                    except BaseException as e:  # athrow(): into the inner generator
+                        try:
+                            value = await rt.run_async(_athrow(agen, e))
+                        except StopAsyncIteration:
+                            return
     finally:
         if not rt.closed:
             await rt.finalize_async(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)
@@ -156,9 +158,10 @@ def run_generator_async(s: Synchronizer, agen: Any, out: bool) -> AsyncGenerator
 
 
 def _is_async_cm(obj: Any) -> bool:
-    return (
-        hasattr(obj, "__aenter__") and hasattr(obj, "__aexit__") and not hasattr(obj, "__enter__")
-    )
+    # Looked up on the type, as `async with` does: an instance's own `__getattr__` (an
+    # async one, say) must not make it look like a context manager.
+    t = type(obj)
+    return hasattr(t, "__aenter__") and hasattr(t, "__aexit__") and not hasattr(t, "__enter__")
 
 
 class ContextManager:
@@ -191,8 +194,9 @@ class ContextManager:
 
 def convert_result(s: Synchronizer, res: Any, out: bool, future: bool) -> Any:
     """What a blocking call gives for the implementation's result `res`."""
+    t = type(res)
     if inspect.isasyncgen(res) or (
-        hasattr(res, "__anext__") and hasattr(res, "__aiter__") and not inspect.isawaitable(res)
+        hasattr(t, "__anext__") and hasattr(t, "__aiter__") and not inspect.isawaitable(res)
     ):
         return run_generator_blocking(s, res, out)
     if inspect.isawaitable(res):
@@ -233,6 +237,8 @@ def wrap_function(
     def blocking(*args: Any, _future: bool = False, **kwargs: Any) -> Any:
         if s._runtime.closed:
             raise ClosedError("this Synchronizer is closed")
+        if s._blocking_in_async_callback is not None:
+            s._note_blocking(f)
         if tr.inp:
             args, kwargs = s._translate_in(args), s._translate_in(kwargs)
         with HIDE:
