@@ -188,10 +188,71 @@ def rwlock() -> None:
     asyncio.run(upgrade())
 
 
+def synchronizer() -> None:
+    print("6. Synchronizer: one async library, a blocking API and an .aio API")
+    with aiosync.Synchronizer() as s:
+
+        class _Counter:  # the library's async implementation
+            def __init__(self) -> None:
+                self.n = 0
+
+            async def add(self, k: int) -> int:
+                await asyncio.sleep(0)
+                self.n += k
+                return self.n
+
+            async def count_to(self, k: int):
+                for i in range(1, k + 1):
+                    yield i
+
+        Counter = s.wrap(_Counter, name="Counter")
+        c = Counter()
+        print(f"   blocking c.add(2): {c.add(2)}; c.count_to(3): {list(c.count_to(3))}")
+
+        async def from_a_loop() -> int:
+            return await c.add.aio(3)
+
+        print(f"   awaited from another loop, c.add.aio(3): {asyncio.run(from_a_loop())}")
+
+        @s.wrap
+        async def blocks_its_loop() -> None:
+            try:
+                await asyncio.sleep(60)
+            finally:
+                print("   a cancelled .aio awaiter: the inner task's finally ran first")
+
+        async def cancel_it() -> None:
+            try:
+                await asyncio.wait_for(blocks_its_loop.aio(), 0.05)
+            except asyncio.TimeoutError:
+                print("   ... and then the awaiter saw the timeout")
+
+        asyncio.run(cancel_it())
+
+        @s.asyncify
+        def legacy_read(n: int) -> bytes:  # blocking code, made awaitable
+            return b"x" * n
+
+        async def use_legacy() -> list[int]:
+            return [len(b) for b in await asyncio.gather(legacy_read(1), legacy_read(2))]
+
+        print(f"   asyncify'd blocking function on the worker pool: {asyncio.run(use_legacy())}")
+        try:
+
+            @s.wrap
+            async def nested() -> int:
+                return c.add(1)  # a blocking call on the synchronizer's own loop
+
+            nested()
+        except aiosync.SynchronizerDeadlockError as e:
+            print(f"   a self-deadlock is an error: {type(e).__name__}")
+
+
 if __name__ == "__main__":
     lost_update_race()
     threads_and_tasks()
     event_condition_barrier()
     queue_pipeline()
     rwlock()
+    synchronizer()
     print("\nTour done.")

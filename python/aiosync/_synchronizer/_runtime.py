@@ -30,13 +30,18 @@ class SynchronizerError(RuntimeError):
     """A misuse of a synchronizer that would deadlock or can no longer work."""
 
 
-class DeadlockError(SynchronizerError):
+class SynchronizerDeadlockError(SynchronizerError):
     """A blocking call made where it could never finish: on the synchronizer's own loop
     thread, or in a cycle of synchronizers blocking on each other."""
 
 
-class ClosedError(SynchronizerError):
+class SynchronizerClosedError(SynchronizerError):
     """A call on a synchronizer after `close()`."""
+
+
+# The short names this package uses.
+DeadlockError = SynchronizerDeadlockError
+ClosedError = SynchronizerClosedError
 
 
 def _hidden(tb: TracebackType) -> bool:
