@@ -4,6 +4,7 @@
 
 #![warn(missing_docs, rust_2018_idioms)]
 
+mod blocking;
 mod synchronized;
 
 /// Lets one caller at a time run the function (or each function of an `impl` block): a
@@ -207,4 +208,82 @@ pub fn synchronized(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     synchronized::expand(args.into(), item.into()).into()
+}
+
+/// Generates a blocking API from an inherent `impl` block of async fns: `BlockingT`, which
+/// holds a `T` and an [`aiosync::facade::Runtime`](https://docs.rs/aiosync), with one
+/// blocking fn per async fn, of the same name and arguments (borrowed ones included).
+/// Feature `facade` of aiosync.
+///
+/// | async fn | blocking fn |
+/// | --- | --- |
+/// | `async fn f(&self, ..) -> R` | `fn f(&self, ..) -> Result<R, CallError>` |
+/// | `async fn f(&mut self, ..) -> …Result<R, E>` | `fn f(&mut self, ..) -> …Result<R, E>` (`E: From<CallError>`, as `io::Error` is) |
+/// | `async fn f(..) -> Self` (or `Result<Self, E>`) | `fn f(..) -> Result<BlockingT, CallError>` (or `Result<BlockingT, E>`), on the default runtime, and `fn f_on(rt: &Runtime, ..)` |
+/// | `#[blocking(iter)] async fn f(&self, ..) -> S` (`S: Stream`, or `Result<S, E>`) | `fn f(&self, ..) -> Result<Iter<S>, CallError>` (or `Result<Iter<S>, E>`): an `Iterator` |
+/// | `#[blocking(future)] async fn f(&self, ..) -> R` | also `fn f_future(&self, ..) -> Task<R>`: spawned over a clone of `T` (`T: Clone`, owned arguments) |
+/// | `#[blocking(skip)]`, or a fn that is not async | nothing |
+///
+/// `BlockingT` also has `new(T)` (on the default runtime), `with_runtime(T, Runtime)`,
+/// `get_ref`, `get_mut`, `into_inner`, `runtime()`, and `aio()`: the async API, for any
+/// executor. The attribute takes `name = BlockingT` (the generated type's name),
+/// `runtime = path::to::fn` (a `fn() -> Runtime` for `new` and the constructors; default
+/// `Runtime::shared`) and `vis = pub(crate)` (default `pub`).
+///
+/// Every call behaves as [`Runtime::block_on`](https://docs.rs/aiosync): polled on the
+/// calling thread when it is a plain one, forwarded to the runtime thread from inside
+/// a tokio context, `CallError::InRuntime` on the runtime's own thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// pub struct Greeter {
+///     greeting: String,
+/// }
+///
+/// #[aiosync::blocking]
+/// impl Greeter {
+///     pub async fn connect(greeting: &str) -> std::io::Result<Self> {
+///         Ok(Greeter { greeting: greeting.to_owned() })
+///     }
+///
+///     pub async fn greet(&self, name: &str) -> String {
+///         tokio::time::sleep(Duration::from_millis(1)).await;
+///         format!("{}, {name}!", self.greeting)
+///     }
+///
+///     #[blocking(iter)]
+///     pub async fn countdown(&self, from: u32) -> impl aiosync::facade::Stream<Item = u32> {
+///         futures_lite::stream::iter((0..=from).rev())
+///     }
+/// }
+///
+/// let g = BlockingGreeter::connect("Hello")?;
+/// assert_eq!(g.greet("world")?, "Hello, world!");
+/// assert_eq!(g.countdown(2)?.collect::<Vec<_>>(), [2, 1, 0]);
+/// // The async API of the same value:
+/// assert_eq!(futures_lite::future::block_on(g.aio().greet("async")), "Hello, async!");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors at compile time
+///
+/// A future that is not `Send`, a borrowed argument of a `future` method, a trait or
+/// generic `impl`, or an unknown option, each with an error naming the method.
+///
+/// ```compile_fail
+/// struct Counter(std::rc::Rc<u32>);
+/// #[aiosync::blocking]
+/// impl Counter {
+///     async fn get(&self) -> u32 { *self.0 } // error: the future is not `Send`
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn blocking(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    blocking::expand(args.into(), item.into()).into()
 }

@@ -11,6 +11,7 @@
 //! | [`Condition`] | a condition variable for [`Mutex`] |
 //! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown` |
 //! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
+//! | [`facade`] (feature `facade`), [`#[blocking]`](macro@blocking) | a blocking API generated from an async one, on a tokio runtime thread |
 //! | [`#[synchronized]`](macro@synchronized), [`synchronized()`] | one caller at a time in a fn or method (a lock per function, object or type), and a guard sharing it |
 //!
 //! Every waiting operation comes in four forms: `x()` returns a future (cancel safe,
@@ -52,6 +53,8 @@
 mod barrier;
 mod condition;
 mod event;
+#[cfg(all(feature = "facade", not(loom)))]
+pub mod facade;
 mod kernel;
 mod mutex;
 mod queue;
@@ -107,6 +110,12 @@ pub use synchronized::{
 #[cfg(loom)]
 #[doc(hidden)]
 pub use kernel::set_always_fair;
+// The scoped forwarding of `facade`, for the loom models.
+#[cfg(all(feature = "facade", feature = "macros", not(loom)))]
+pub use aiosync_macros::blocking;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use kernel::scoped::{forward_scoped, Forwarded};
 
 /// Runs a future to completion on the current thread, parking it between polls (the
 /// driver behind every `_blocking` method). Gives up after `timeout`, if one is given,

@@ -23,6 +23,8 @@
 
 pub(crate) mod block;
 pub(crate) mod listener;
+#[cfg(any(feature = "facade", loom))]
+pub(crate) mod scoped;
 pub(crate) mod semaphore;
 
 use crate::sync::{now, thread_local, Instant};
