@@ -155,18 +155,29 @@ pub(crate) fn generate(ctx: &Ctx, f: &mut ImplItemFn) -> syn::Result<Option<Toke
     match receiver {
         Some(r) => {
             let (recv, inner, rt) = if r.reference.is_none() {
-                (quote!(self), quote!(__inner), quote!(__rt))
+                (quote!(self), quote!(__inner), quote_spanned!(span=> __rt))
             } else if r.mutability.is_some() {
-                (quote!(&mut self), quote!(self.inner), quote!(self.rt))
+                (
+                    quote!(&mut self),
+                    quote!(self.inner),
+                    quote_spanned!(span=> self.rt),
+                )
             } else {
-                (quote!(&self), quote!(self.inner), quote!(self.rt))
+                (
+                    quote!(&self),
+                    quote!(self.inner),
+                    quote_spanned!(span=> self.rt),
+                )
             };
             let unpack = if r.reference.is_none() {
                 quote!(let Self { inner: __inner, rt: __rt } = self;)
             } else {
                 quote!()
             };
-            let call = block_on(rt.clone(), quote!(#inner.#ident(#(#names),*)));
+            let call = block_on(
+                rt.clone(),
+                quote_spanned!(span=> #inner.#ident(#(#names),*)),
+            );
             let (ret, body) = if flags.iter {
                 iter_output(&out_ty, &out_ts, &rt, call, out_span, ty)?
             } else if keeps_result {
@@ -208,7 +219,10 @@ pub(crate) fn generate(ctx: &Ctx, f: &mut ImplItemFn) -> syn::Result<Option<Toke
             let name_on = format_ident!("{}_on", ident);
             let default_rt = &ctx.default_rt;
             let blocking = &ctx.name;
-            let call = block_on(quote!(__rt), quote!(<#ty>::#ident(#(#names),*)));
+            let call = block_on(
+                quote_spanned!(span=> __rt),
+                quote_spanned!(span=> <#ty>::#ident(#(#names),*)),
+            );
             let ctor_ok = if is_self(&out_ty, ctx) {
                 Some(false)
             } else if result_ok(&out_ty).is_some_and(|t| is_self(t, ctx)) {

@@ -15,10 +15,23 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(out) => out,
         Err(e) => {
             let mut out = e.into_compile_error();
-            out.extend(item);
+            out.extend(strip_method_attrs(item));
             out
         }
     }
+}
+
+/// `item` without the `#[blocking(...)]` attributes of its fns, which no one else reads.
+fn strip_method_attrs(item: TokenStream) -> TokenStream {
+    let Ok(mut block) = syn::parse2::<ItemImpl>(item.clone()) else {
+        return item;
+    };
+    for item in &mut block.items {
+        if let ImplItem::Fn(f) = item {
+            f.attrs.retain(|a| !a.path().is_ident("blocking"));
+        }
+    }
+    block.into_token_stream()
 }
 
 /// `name = Ident`, `runtime = path::to::fn`, `vis = pub(crate)`, in any order.
