@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== Rust tour"
-cargo run -q --release -p aiosync --example tour
+cargo run -q --release -p aiosync --features facade --example tour
 echo
 echo "== Python tour"
 ./scripts/venv.sh

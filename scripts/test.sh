@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo test (workspace: unit, integration, doc tests)"
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# `aiosync/facade`: the blocking facade and `#[aiosync::blocking]` (tests/facade.rs,
+# tests/blocking.rs and their doc tests need it).
+cargo test --workspace --all-targets --features aiosync/facade
+cargo test --workspace --doc --features aiosync/facade
 
 echo "== loom models of the kernel (preemption bound ${LOOM_MAX_PREEMPTIONS:-3})"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

@@ -1,7 +1,8 @@
 //! A tour of aiosync: a lost-update race and its fix, threads and async tasks sharing one
 //! lock, and every primitive at work.
 //!
-//! Run: `cargo run -p aiosync --example tour`
+//! Run: `cargo run -p aiosync --example tour` (add `--features facade` for scene 10, the
+//! blocking facade)
 
 use aiosync::{
     task, Barrier, Condition, Event, Mutex, Queue, ReentrantMutex, RwLock,
@@ -11,6 +12,10 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+#[cfg(feature = "facade")]
+#[path = "tour/facade.rs"]
+mod facade_scene;
 
 const THREADS: u64 = 4;
 const TASKS: u64 = 4;
@@ -32,6 +37,10 @@ fn main() {
     barrier_rounds(&rt);
     read_write_lock(&rt);
     pipeline_with_join(&rt);
+    #[cfg(feature = "facade")]
+    facade_scene::blocking_facade();
+    #[cfg(not(feature = "facade"))]
+    println!("10. (the blocking facade: run with `--features facade`)");
     println!("\nTour done.");
 }
 

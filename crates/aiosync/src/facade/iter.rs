@@ -65,7 +65,7 @@ where
     /// let rt = aiosync::facade::Runtime::new()?;
     /// let mut it = rt.iter(futures_lite::stream::once(7));
     /// assert_eq!(it.try_next()?, Some(7));
-    /// # Ok::<(), aiosync::facade::CallError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_next(&mut self) -> Result<Option<S::Item>, CallError> {
         let Some(stream) = self.stream.as_mut() else {
