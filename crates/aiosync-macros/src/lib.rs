@@ -6,6 +6,7 @@
 
 mod blocking;
 mod synchronized;
+mod unblock;
 
 /// Lets one caller at a time run the function (or each function of an `impl` block): a
 /// lock taken on entry and released on return, without a lock for you to declare or
@@ -286,4 +287,64 @@ pub fn blocking(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     blocking::expand(args.into(), item.into()).into()
+}
+
+/// The reverse of [`macro@blocking`]: from an inherent `impl T` of blocking fns, generates
+/// `AsyncT` (cheap to clone, holding the `T` in an `Arc<aiosync::RwLock<T>>`) whose async
+/// methods run each fn on a bounded pool (`aiosync::facade::unblock`: tokio's blocking
+/// pool, that of the current runtime or of the shared facade runtime). Feature `facade`.
+///
+/// | blocking fn | async fn |
+/// | --- | --- |
+/// | `fn f(&self, ..) -> R` | `async fn f(&self, ..) -> Result<R, CallError>`, under a read lock |
+/// | `fn f(&mut self, ..) -> …Result<R, E>` | `async fn f(&self, ..) -> …Result<R, E>` (`E: From<CallError>`), under the write lock |
+/// | `fn f(..) -> Self` (or `Result<Self, E>`) | `async fn f(..) -> Result<AsyncT, CallError>` (or `Result<AsyncT, E>`) |
+/// | `#[unblock(iter)] fn f(&self, ..) -> impl Iterator<Item = X>` | `fn f(&self, ..) -> IterStream<X>`: a `Stream`, fed through a bounded aiosync `Queue`; dropping it stops the producer after the current item |
+///
+/// Arguments must be owned (the call runs on another thread). A panic of the fn is resumed
+/// in the task that awaits it. **A call cancelled after it started** (its future dropped
+/// while the fn runs) is not interrupted: the fn runs to its end on the pool thread,
+/// holding the lock, and its result is dropped; a call cancelled before it started never
+/// runs. `AsyncT` also has `new(T)` and `lock()`.
+///
+/// ```
+/// use futures_lite::StreamExt;
+///
+/// pub struct Disk {
+///     files: Vec<String>,
+/// }
+///
+/// #[aiosync::unblock]
+/// impl Disk {
+///     pub fn open(n: usize) -> Self {
+///         Disk { files: (0..n).map(|i| format!("file{i}")).collect() }
+///     }
+///     pub fn count(&self) -> usize {
+///         std::thread::sleep(std::time::Duration::from_millis(1)); // blocking work
+///         self.files.len()
+///     }
+///     pub fn add(&mut self, name: String) {
+///         self.files.push(name);
+///     }
+///     #[unblock(iter)]
+///     pub fn list(&self) -> impl Iterator<Item = String> + '_ {
+///         self.files.iter().cloned()
+///     }
+/// }
+///
+/// futures_lite::future::block_on(async {
+///     let disk = AsyncDisk::open(2).await?;
+///     disk.add("notes".into()).await?;
+///     assert_eq!(disk.count().await?, 3);
+///     assert_eq!(disk.list().collect::<Vec<_>>().await, ["file0", "file1", "notes"]);
+///     Ok::<(), aiosync::facade::CallError>(())
+/// })?;
+/// # Ok::<(), aiosync::facade::CallError>(())
+/// ```
+#[proc_macro_attribute]
+pub fn unblock(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    unblock::expand(args.into(), item.into()).into()
 }

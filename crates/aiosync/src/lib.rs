@@ -112,7 +112,7 @@ pub use synchronized::{
 pub use kernel::set_always_fair;
 // The scoped forwarding of `facade`, for the loom models.
 #[cfg(all(feature = "facade", feature = "macros", not(loom)))]
-pub use aiosync_macros::blocking;
+pub use aiosync_macros::{blocking, unblock};
 #[cfg(loom)]
 #[doc(hidden)]
 pub use kernel::scoped::{forward_scoped, Forwarded};

@@ -49,7 +49,7 @@ fn take_flags(attrs: &mut Vec<Attribute>) -> syn::Result<Flags> {
 }
 
 /// The `Result` a type is spelled as (`Result<T, E>`, `io::Result<T>`, ...): its `T`.
-fn result_ok(ty: &Type) -> Option<&Type> {
+pub(crate) fn result_ok(ty: &Type) -> Option<&Type> {
     let Type::Path(p) = ty else { return None };
     let seg = p.path.segments.last()?;
     if seg.ident != "Result" {
@@ -64,7 +64,7 @@ fn result_ok(ty: &Type) -> Option<&Type> {
     }
 }
 
-fn is_self(ty: &Type, ctx: &Ctx) -> bool {
+pub(crate) fn is_self(ty: &Type, ctx: &Ctx) -> bool {
     match ty {
         Type::Path(p) if p.qself.is_none() => {
             p.path.is_ident("Self")
@@ -74,7 +74,7 @@ fn is_self(ty: &Type, ctx: &Ctx) -> bool {
     }
 }
 
-fn borrows(ty: &Type) -> bool {
+pub(crate) fn borrows(ty: &Type) -> bool {
     fn walk(ts: TokenStream) -> bool {
         ts.into_iter().any(|tt| match tt {
             proc_macro2::TokenTree::Punct(p) => p.as_char() == '&' || p.as_char() == '\'',
@@ -274,7 +274,7 @@ pub(crate) fn generate(ctx: &Ctx, f: &mut ImplItemFn) -> syn::Result<Option<Toke
 }
 
 /// `Self`'s type in `Result<Self, E>` replaced by `with`.
-fn replace_result_ok(out: &Type, with: TokenStream, ty: &Type) -> TokenStream {
+pub(crate) fn replace_result_ok(out: &Type, with: TokenStream, ty: &Type) -> TokenStream {
     let mut out = out.clone();
     if let Type::Path(p) = &mut out {
         if let Some(seg) = p.path.segments.last_mut() {

@@ -1,7 +1,7 @@
 //! `#[aiosync::blocking]`: from an inherent `impl T` of async fns, a `BlockingT` holding a
 //! `T` and an `aiosync::facade::Runtime`, with one blocking fn per async fn.
 
-mod method;
+pub(crate) mod method;
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote, ToTokens};

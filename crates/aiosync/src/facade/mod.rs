@@ -6,7 +6,7 @@
 //! | [`Runtime`] | a tokio runtime on its own thread; [`block_on`](Runtime::block_on) calls into it from synchronous code |
 //! | [`Task`] | spawned work: joined blocking or awaited, detached, cancelled on drop |
 //! | [`Iter`] | a [`Stream`] read as a blocking iterator |
-//! | [`unblock`] | the reverse: a blocking closure run on a bounded pool, awaited |
+//! | [`unblock`], [`iter_stream`] | the reverse: a blocking closure run on a bounded pool and awaited, a blocking producer read as a [`Stream`] |
 //! | [`CallError`] | why a call gave no result: in the runtime, shut down, timed out |
 //!
 //! A call from a plain thread polls the future on the calling thread, with the
@@ -40,10 +40,12 @@
 mod error;
 mod iter;
 mod runtime;
+mod stream;
 mod task;
 
 pub use error::CallError;
 pub use futures_core::Stream;
 pub use iter::Iter;
 pub use runtime::{Builder, Runtime};
+pub use stream::{iter_stream, IterStream};
 pub use task::{unblock, Task};
