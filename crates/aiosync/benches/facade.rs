@@ -12,6 +12,10 @@
 //! - `facade_call/threads4`: 4 OS threads making calls at once (started by a `Barrier`),
 //!   the time per call of all calls together.
 //!
+//! `aiosync_facade` is the fast path (a plain thread: the future is polled on it);
+//! `aiosync_forwarded` makes the same calls with another tokio runtime's context entered,
+//! so each is forwarded to the facade's runtime thread (the slow path, for comparison).
+//!
 //! Runtimes and channels are built outside the timed part.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -105,6 +109,13 @@ fn facade_call(c: &mut Criterion) {
     let channel = ChannelFacade::new();
     let facade = |x: u64| rt.block_on(trivial(x)).unwrap();
     let reqwest_style = |x: u64| channel.call(x);
+    let other = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let forwarded = |x: u64| {
+        let _in_tokio = other.enter();
+        rt.block_on(trivial(x)).unwrap()
+    };
     let mut g = c.benchmark_group("facade_call");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(500))
@@ -113,6 +124,9 @@ fn facade_call(c: &mut Criterion) {
         let label = if threads == 1 { "thread1" } else { "threads4" };
         g.bench_function(BenchmarkId::new("aiosync_facade", label), |b| {
             b.iter_custom(|iters| run_threads(threads, iters, &facade))
+        });
+        g.bench_function(BenchmarkId::new("aiosync_forwarded", label), |b| {
+            b.iter_custom(|iters| run_threads(threads, iters, &forwarded))
         });
         g.bench_function(BenchmarkId::new("channel_facade", label), |b| {
             b.iter_custom(|iters| run_threads(threads, iters, &reqwest_style))

@@ -11,7 +11,7 @@
 //! | [`Condition`] | a condition variable for [`Mutex`] |
 //! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown` |
 //! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
-//! | [`facade`] (feature `facade`), [`#[blocking]`](macro@blocking) | a blocking API generated from an async one, on a tokio runtime thread |
+//! | `facade`, `#[blocking]`, `#[unblock]` (feature `facade`) | a blocking API generated from an async one (on a tokio runtime thread), and the reverse |
 //! | [`#[synchronized]`](macro@synchronized), [`synchronized()`] | one caller at a time in a fn or method (a lock per function, object or type), and a guard sharing it |
 //!
 //! Every waiting operation comes in four forms: `x()` returns a future (cancel safe,
