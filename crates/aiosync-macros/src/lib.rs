@@ -226,8 +226,9 @@ pub fn synchronized(
 /// | `#[blocking(skip)]`, or a fn that is not async | nothing |
 ///
 /// `BlockingT` also has `new(T)` (on the default runtime), `with_runtime(T, Runtime)`,
-/// `get_ref`, `get_mut`, `into_inner`, `runtime()`, and `aio()`: the async API, for any
-/// executor. The attribute takes `name = BlockingT` (the generated type's name),
+/// `get_ref`, `get_mut`, `into_inner`, `runtime()`, and `aio()`: a `BlockingTAio` view
+/// whose `&self` methods are the async fns, polled with the runtime's context entered so
+/// that any executor can poll them (no "there is no reactor running"). The attribute takes `name = BlockingT` (the generated type's name),
 /// `runtime = path::to::fn` (a `fn() -> Runtime` for `new` and the constructors; default
 /// `Runtime::shared`) and `vis = pub(crate)` (default `pub`).
 ///
@@ -264,7 +265,7 @@ pub fn synchronized(
 /// let g = BlockingGreeter::connect("Hello")?;
 /// assert_eq!(g.greet("world")?, "Hello, world!");
 /// assert_eq!(g.countdown(2)?.collect::<Vec<_>>(), [2, 1, 0]);
-/// // The async API of the same value:
+/// // The async API of the same value, on an executor that knows nothing of tokio:
 /// assert_eq!(futures_lite::future::block_on(g.aio().greet("async")), "Hello, async!");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

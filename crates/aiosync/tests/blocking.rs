@@ -139,11 +139,14 @@ fn from_plain_main() {
     assert_eq!(client.get_ref().addr(), addr);
     let task = client.echo_future("later".into());
     assert_eq!(task.join().unwrap().unwrap(), "later");
-    // The async API of the same client, on another executor with the context entered.
-    let _g = client.runtime().handle().enter();
+    // The async API of the same client, on an executor that knows nothing of tokio.
     let back = futures_lite::future::block_on(client.aio().echo_str("aio")).unwrap();
     assert_eq!(back, "aio");
-    drop(_g);
+    // The raw async value is there too, for callers inside a tokio context.
+    let _in = client.runtime().handle().enter();
+    let raw = futures_lite::future::block_on(client.get_ref().echo_str("raw")).unwrap();
+    assert_eq!(raw, "raw");
+    drop(_in);
     let inner: EchoClient = client.into_inner();
     assert_eq!(inner.addr(), addr);
 }

@@ -123,6 +123,27 @@ fn shutdown_refuses_later_calls_and_cancels_tasks() {
 }
 
 #[test]
+fn a_call_in_flight_ends_with_shutdown_not_a_panic() {
+    let rt = Runtime::new().unwrap();
+    let outer = tokio::runtime::Runtime::new().unwrap();
+    std::thread::scope(|s| {
+        let sleeping =
+            s.spawn(|| rt.block_on(async { tokio::time::sleep(Duration::from_secs(30)).await }));
+        let forwarded = s.spawn(|| {
+            outer.block_on(async {
+                rt.block_on(async { tokio::time::sleep(Duration::from_secs(30)).await })
+            })
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        rt.shutdown();
+        assert_eq!(sleeping.join().unwrap(), Err(CallError::Shutdown));
+        assert_eq!(forwarded.join().unwrap(), Err(CallError::Shutdown));
+        assert!(t.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[test]
 fn created_used_and_dropped_inside_someone_elses_runtime() {
     let outer = tokio::runtime::Runtime::new().unwrap();
     outer.block_on(async {

@@ -87,7 +87,11 @@ pub(crate) fn borrows(ty: &Type) -> bool {
 
 /// Generates the blocking counterpart(s) of one fn of the block, or `None` for a fn that
 /// is not async (or is marked `#[blocking(skip)]`).
-pub(crate) fn generate(ctx: &Ctx, f: &mut ImplItemFn) -> syn::Result<Option<TokenStream>> {
+pub(crate) fn generate(
+    ctx: &Ctx,
+    f: &mut ImplItemFn,
+    aio: &mut Vec<TokenStream>,
+) -> syn::Result<Option<TokenStream>> {
     let flags = take_flags(&mut f.attrs)?;
     if flags.skip {
         return Ok(None);
@@ -200,6 +204,15 @@ pub(crate) fn generate(ctx: &Ctx, f: &mut ImplItemFn) -> syn::Result<Option<Toke
                     #body
                 }
             });
+            if r.reference.is_some() && r.mutability.is_none() {
+                // The async view: the same call, polled with the runtime's context entered.
+                aio.push(quote! {
+                    #(#docs)*
+                    #vis async fn #ident #generics (&self, #(#params),*) -> #out_ts #where_clause {
+                        self.rt.in_context(self.inner.#ident(#(#names),*)).await
+                    }
+                });
+            }
             if flags.future {
                 out.extend(future_method(
                     ctx, f, r, &params, &names, &arg_types, &out_ty, &out_ts,

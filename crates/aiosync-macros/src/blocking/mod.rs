@@ -116,10 +116,11 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     };
 
     let mut methods = Vec::new();
+    let mut aio = Vec::new();
     let mut errors: Option<Error> = None;
     for item in &mut block.items {
         let ImplItem::Fn(f) = item else { continue };
-        match method::generate(&ctx, f) {
+        match method::generate(&ctx, f, &mut aio) {
             Ok(Some(ts)) => methods.push(ts),
             Ok(None) => {}
             Err(e) => match &mut errors {
@@ -140,6 +141,11 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     );
     let rt = quote!(::aiosync::facade::Runtime);
     let default_rt = &ctx.default_rt;
+    let aio_name = format_ident!("{}Aio", name);
+    let aio_doc = format!(
+        "The async API of [`{name}`] (from [`{name}::aio`]): each `&self` async fn of \
+         [`{ty_str}`], polled with the facade runtime's context entered."
+    );
     Ok(quote! {
         #block
 
@@ -194,13 +200,32 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
                 &self.rt
             }
 
-            /// The async API: the same methods as futures, for any executor to poll.
+            /// The async API: the `&self` methods as futures that any executor can poll
+            /// (each poll enters the runtime's context, so tokio's I/O and timers work
+            /// under another executor too).
             #[allow(dead_code)]
-            pub fn aio(&self) -> &#ty {
-                &self.inner
+            pub fn aio(&self) -> #aio_name<'_> {
+                #aio_name { inner: &self.inner, rt: &self.rt }
             }
 
             #(#methods)*
+        }
+
+        #[doc = #aio_doc]
+        #[derive(Clone, Copy)]
+        #vis struct #aio_name<'a> {
+            inner: &'a #ty,
+            rt: &'a #rt,
+        }
+
+        impl ::core::fmt::Debug for #aio_name<'_> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#aio_name)).finish_non_exhaustive()
+            }
+        }
+
+        impl #aio_name<'_> {
+            #(#aio)*
         }
     })
 }

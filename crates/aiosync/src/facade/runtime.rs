@@ -236,7 +236,7 @@ impl Runtime {
     /// - [`CallError::InRuntime`] on the runtime's own thread (a task of it), or from
     ///   inside a call this runtime is driving on this thread: waiting would hang.
     /// - [`CallError::Shutdown`] after [`shutdown`](Runtime::shutdown), or if the
-    ///   runtime stopped while the forwarded future ran.
+    ///   runtime stops while the call runs (the future is dropped).
     ///
     /// ```
     /// let rt = aiosync::facade::Runtime::new()?;
@@ -265,8 +265,19 @@ impl Runtime {
             // the future panics (the panic goes on to the caller, payload intact).
             let _enter = self.inner.handle.enter();
             let _driving = Driving::enter(id);
-            let out = block::block_on(fut, None);
-            return Ok(out.expect("no deadline was given"));
+            let closed = &self.inner.closed;
+            let mut fut = std::pin::pin!(fut);
+            // Checked before every poll: a shutdown sets `closed` before it stops the
+            // drivers, and stopping them wakes what waits on them, so a call in flight
+            // ends with `Shutdown` instead of polling a timer or socket whose driver is
+            // gone (tokio would panic there).
+            let guarded = std::future::poll_fn(|cx| {
+                if closed.load(Ordering::Acquire) {
+                    return std::task::Poll::Ready(Err(CallError::Shutdown));
+                }
+                fut.as_mut().poll(cx).map(Ok)
+            });
+            return block::block_on(guarded, None).expect("no deadline was given");
         }
         self.forward(fut)
     }
@@ -282,6 +293,36 @@ impl Runtime {
             Some(Ok(v)) => Ok(v),
             Some(Err(payload)) => std::panic::resume_unwind(payload),
             None => Err(CallError::Shutdown),
+        }
+    }
+
+    /// `fut` polled with the runtime's context entered at every poll, so that an
+    /// executor other than tokio (or a tokio runtime other than this one) can poll a
+    /// future that uses this runtime's I/O, timers or `tokio::spawn`. What the future
+    /// waits for is delivered by the runtime thread.
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `fut`: dropping the returned future drops `fut`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = aiosync::facade::Runtime::new()?;
+    /// // futures_lite's executor knows nothing of tokio; the timer works anyway.
+    /// futures_lite::future::block_on(rt.in_context(async {
+    ///     tokio::time::sleep(Duration::from_millis(1)).await
+    /// }));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn in_context<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        let handle = self.inner.handle.clone();
+        async move {
+            let mut fut = std::pin::pin!(fut);
+            std::future::poll_fn(|cx| {
+                let _enter = handle.enter();
+                fut.as_mut().poll(cx)
+            })
+            .await
         }
     }
 
