@@ -144,6 +144,33 @@ fn a_call_in_flight_ends_with_shutdown_not_a_panic() {
 }
 
 #[test]
+fn dropping_the_last_handle_waits_a_bounded_time() {
+    let rt = Runtime::builder()
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    rt.unblock(|| std::thread::sleep(Duration::from_secs(3)))
+        .detach();
+    let t = Instant::now();
+    drop(rt);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn send_sync_matrix() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send_unpin<T: Send + Unpin>() {}
+    send_sync::<Runtime>();
+    send_sync::<CallError>();
+    send_unpin::<aiosync::facade::Task<u32>>();
+    send_unpin::<aiosync::facade::IterStream<u32>>();
+    fn send<T: Send>() {}
+    send::<aiosync::facade::Iter<futures_lite::stream::Iter<std::vec::IntoIter<u8>>>>();
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    error::<CallError>();
+}
+
+#[test]
 fn created_used_and_dropped_inside_someone_elses_runtime() {
     let outer = tokio::runtime::Runtime::new().unwrap();
     outer.block_on(async {

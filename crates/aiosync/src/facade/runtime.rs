@@ -231,6 +231,10 @@ impl Runtime {
     /// borrow either way. A panic of the future is resumed here with its payload; the
     /// runtime keeps working.
     ///
+    /// Make tokio's futures inside the call (`async { sleep(d).await }`, or an async fn
+    /// call): `tokio::time::sleep(d)` looks for its runtime when it is made, which for an
+    /// argument is before the context is entered.
+    ///
     /// # Errors
     ///
     /// - [`CallError::InRuntime`] on the runtime's own thread (a task of it), or from
