@@ -3,7 +3,7 @@
 use crate::bridge::Flag;
 use crate::bridge::{self, mapped_with, mode, timeout_arg, Mode, PyPoll};
 use crate::errors;
-use aiosync::{Queue as CoreQueue, QueueShutDown, TryGetError, TryPutError};
+use aiosync::{PutError, Queue as CoreQueue, QueueShutDown, TryGetError, TryPutError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use std::cmp::Ordering;
@@ -103,7 +103,7 @@ impl Queue {
         let p = mapped_with(
             self.q.clone(),
             move |q| q.put(item),
-            |py, r: Result<(), QueueShutDown<PyOrd>>| match r {
+            |py, r: Result<(), PutError<PyOrd>>| match r {
                 Ok(()) => Ok(py.None()),
                 Err(_) => Err(shut_down(py)),
             },
@@ -148,6 +148,8 @@ impl Queue {
             Ok(()) => Ok(()),
             Err(TryPutError::Full(_)) => Err(errors::queue_full(py, "queue is full")),
             Err(TryPutError::ShutDown(_)) => Err(shut_down(py)),
+            // Only a fallible comparator refuses, and this one sorts as equal instead.
+            Err(TryPutError::Unordered(_)) => Err(shut_down(py)),
         }
     }
 
