@@ -1,11 +1,17 @@
-"""janus-style views of one Queue: `q.sync_q` (blocking) and `q.async_q` (asyncio)."""
+"""janus-style views of one Queue: `q.sync_q` (blocking) and `q.async_q` (asyncio).
+
+Each view only forwards to the queue's explicit forms (`put_blocking`, `put_async`, ...);
+the queue's state and every rule stay the core's.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+_T = TypeVar("_T")
 
 
-class SyncQueueView:
+class SyncQueueView(Generic[_T]):
     """The `queue.Queue` interface of an aiosync queue (blocking calls)."""
 
     def __init__(self, q: Any) -> None:
@@ -42,15 +48,23 @@ class SyncQueueView:
         self._q.shutdown(immediate)
 
     @property
-    def maxsize(self) -> int:
+    def maxsize(self) -> Any:
         return self._q.maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: Any) -> None:
+        self._q.maxsize = value
 
     @property
     def unfinished_tasks(self) -> int:
-        return self._q._unfinished_tasks
+        return self._q.unfinished_tasks
+
+    @property
+    def closed(self) -> bool:
+        return self._q.closed
 
 
-class AsyncQueueView:
+class AsyncQueueView(Generic[_T]):
     """The `asyncio.Queue` interface of an aiosync queue (awaitable calls)."""
 
     def __init__(self, q: Any) -> None:
@@ -87,5 +101,17 @@ class AsyncQueueView:
         self._q.shutdown(immediate)
 
     @property
-    def maxsize(self) -> int:
+    def maxsize(self) -> Any:
         return self._q.maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: Any) -> None:
+        self._q.maxsize = value
+
+    @property
+    def unfinished_tasks(self) -> int:
+        return self._q.unfinished_tasks
+
+    @property
+    def closed(self) -> bool:
+        return self._q.closed
