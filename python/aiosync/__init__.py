@@ -52,11 +52,11 @@ class Queue(_aiosync.Queue[_T], _QueueViews[_T]):
     a settable `maxsize`, and janus's `close()` / `aclose()` / `sync_q` / `async_q`."""
 
 
-class LifoQueue(_aiosync.LifoQueue[_T], _QueueViews[_T]):
+class LifoQueue(_aiosync.LifoQueue[_T], Queue[_T]):
     """A last-in first-out Queue."""
 
 
-class PriorityQueue(_aiosync.PriorityQueue[_T], _QueueViews[_T]):
+class PriorityQueue(_aiosync.PriorityQueue[_T], Queue[_T]):
     """A Queue that gives the smallest item (by `<`) first."""
 
 
