@@ -71,9 +71,12 @@ class AsyncQueueView(Generic[_T]):
         self._q = q
 
     def put(self, item: Any) -> Any:
+        """`await q.async_q.put(item)`. Cancel safety: a cancelled put inserts nothing."""
         return self._q.put_async(item)
 
     def get(self) -> Any:
+        """`await q.async_q.get()`. Cancel safety: a cancelled get takes no item (one
+        handed to it goes to the next getter)."""
         return self._q.get_async()
 
     def put_nowait(self, item: Any) -> None:
@@ -86,6 +89,7 @@ class AsyncQueueView(Generic[_T]):
         self._q.task_done()
 
     def join(self) -> Any:
+        """`await q.async_q.join()`. Cancel safety: cancelling it changes nothing."""
         return self._q.join_async()
 
     def qsize(self) -> int:
