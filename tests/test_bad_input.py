@@ -58,6 +58,38 @@ def _unorderable(m: Any) -> None:
     q.put("a")
 
 
+def _unorderable_then_get(m: Any) -> None:
+    # The refused item is not in the queue: one get, then empty.
+    q = m.PriorityQueue()
+    q.put(1)
+    try:
+        q.put("a")
+    except TypeError:
+        pass
+    assert q.get_nowait() == 1
+    q.get_nowait()
+
+
+def _get_negative_timeout_with_item(m: Any) -> None:
+    q = m.Queue()
+    q.put(1)
+    q.get(timeout=-1)
+
+
+def _maxsize_set_wrong_type(m: Any) -> None:
+    q = m.Queue()
+    q.maxsize = "x"
+    q.put(1)
+
+
+def _maxsize_shrunk_below_size(m: Any) -> None:
+    q = m.Queue(3)
+    q.put(1)
+    q.put(2)
+    q.maxsize = 1
+    q.put_nowait(3)
+
+
 def _task_done_twice(m: Any) -> None:
     q = m.Queue()
     q.put(1)
@@ -132,6 +164,18 @@ THREAD_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("Queue(1.5)", lambda m: m.Queue(1.5).put(1)),
     ("Queue(-1) unbounded", lambda m: [m.Queue(-1).put(i) for i in range(3)]),
     ("PriorityQueue unorderable items", _unorderable),
+    ("PriorityQueue unorderable item, then get", _unorderable_then_get),
+    ("Queue(1).put(x, timeout=-1)", lambda m: m.Queue(1).put(1, timeout=-1)),
+    ("Queue(1).put(x, False, -1)", lambda m: m.Queue(1).put(1, False, -1)),
+    ("Queue.get(False, -1) empty", lambda m: m.Queue().get(False, -1)),
+    ("Queue.get(timeout=-1) with an item", _get_negative_timeout_with_item),
+    ("Queue.put(x, timeout='x') unbounded", lambda m: m.Queue().put(1, timeout="x")),
+    ("Queue('x')", lambda m: m.Queue("x").put(1)),
+    ("Queue(None)", lambda m: m.Queue(None).put(1)),
+    ("Queue(10**30)", lambda m: m.Queue(10**30).put_nowait(1)),
+    ("Queue(nan) unbounded", lambda m: [m.Queue(NAN).put_nowait(i) for i in range(3)]),
+    ("Queue.maxsize = 'x'", _maxsize_set_wrong_type),
+    ("Queue.maxsize = 1 with two items", _maxsize_shrunk_below_size),
 ]
 
 
@@ -142,6 +186,11 @@ DIFFERENT: dict[str, tuple[type[BaseException], str]] = {
     "Barrier('x')": (TypeError, "threading.Barrier stores any object, then waits never end"),
     "Barrier.wait(timeout='x')": (TypeError, "checked even when no wait is needed"),
     "Condition(lock=1)": (TypeError, "refused when made (threading fails at first use)"),
+    "PriorityQueue unorderable item, then get": (
+        queue.Empty,
+        "a put refused as unorderable leaves the queue as it was; queue.PriorityQueue's "
+        "heappush raised after appending, so the refused item is still there to get",
+    ),
     "Condition(threading.Lock())": (
         TypeError,
         "the condition protocol (release every level, wait, take back) is the core's, over "
@@ -150,12 +199,7 @@ DIFFERENT: dict[str, tuple[type[BaseException], str]] = {
 }
 
 # Differences still to fix: strict, so a fix shows as XPASS until the mark goes.
-TO_FIX = {
-    "Queue.put(x, timeout=-1)",
-    "Queue(1.5)",
-    "PriorityQueue unorderable items",
-    "Queue(maxsize=1.5)",
-}
+TO_FIX: set[str] = set()
 
 
 def _params(cases: list[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
@@ -268,6 +312,16 @@ async def _a_queue_float_maxsize(m: Any) -> None:
     q.put_nowait(2)
 
 
+async def _a_queue_str_maxsize(m: Any) -> None:
+    m.Queue(maxsize="x").put_nowait(1)
+
+
+async def _a_priority_unorderable(m: Any) -> None:
+    q = m.PriorityQueue()
+    await q.put(1)
+    await q.put("a")
+
+
 ASYNC_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("Lock.release() unheld", _a_release_unheld),
     ("Condition.notify() unheld", _a_notify_unheld),
@@ -283,6 +337,8 @@ ASYNC_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("Event(loop=)", _a_event_loop_argument),
     ("Condition(threading.Lock())", _a_condition_foreign_lock),
     ("Queue(maxsize=1.5)", _a_queue_float_maxsize),
+    ("Queue(maxsize='x')", _a_queue_str_maxsize),
+    ("PriorityQueue unorderable put", _a_priority_unorderable),
 ]
 if sys.version_info >= (3, 11):
     ASYNC_CASES += [

@@ -8,6 +8,9 @@ the calling thread, select the blocking form.
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Generic, TypeVar
+
 from . import _aiosync
 from ._aiosync import (
     Barrier,
@@ -26,29 +29,34 @@ from ._synchronizer import DeadlockError as SynchronizerDeadlockError
 from ._synchronizer import Synchronizer, SynchronizerError, classproperty
 from ._views import AsyncQueueView, SyncQueueView
 
+_T = TypeVar("_T")
 
-class _QueueViews:
-    """`sync_q` / `async_q` views, as janus has them."""
 
-    @property
-    def sync_q(self) -> SyncQueueView:
+class _QueueViews(Generic[_T]):
+    """`sync_q` / `async_q` views, as janus and culsans have them (one of each per queue)."""
+
+    @cached_property
+    def sync_q(self) -> SyncQueueView[_T]:
         return SyncQueueView(self)
 
-    @property
-    def async_q(self) -> AsyncQueueView:
+    @cached_property
+    def async_q(self) -> AsyncQueueView[_T]:
         return AsyncQueueView(self)
 
 
-class Queue(_aiosync.Queue, _QueueViews):
+# `Queue[int]` at run time is the native class's `__class_getitem__` (a types.GenericAlias,
+# as asyncio's and queue's): it comes before Generic's in the MRO.
+class Queue(_aiosync.Queue[_T], _QueueViews[_T]):
     """A FIFO queue shared by threads and any number of event loops (asyncio.Queue and
-    queue.Queue in one): `put`/`get` with backpressure, `task_done`/`join`, `shutdown`."""
+    queue.Queue in one): `put`/`get` with backpressure, `task_done`/`join`, `shutdown`,
+    a settable `maxsize`, and janus's `close()` / `aclose()` / `sync_q` / `async_q`."""
 
 
-class LifoQueue(_aiosync.LifoQueue, _QueueViews):
+class LifoQueue(_aiosync.LifoQueue[_T], Queue[_T]):
     """A last-in first-out Queue."""
 
 
-class PriorityQueue(_aiosync.PriorityQueue, _QueueViews):
+class PriorityQueue(_aiosync.PriorityQueue[_T], Queue[_T]):
     """A Queue that gives the smallest item (by `<`) first."""
 
 

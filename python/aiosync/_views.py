@@ -1,11 +1,17 @@
-"""janus-style views of one Queue: `q.sync_q` (blocking) and `q.async_q` (asyncio)."""
+"""janus-style views of one Queue: `q.sync_q` (blocking) and `q.async_q` (asyncio).
+
+Each view only forwards to the queue's explicit forms (`put_blocking`, `put_async`, ...);
+the queue's state and every rule stay the core's.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+_T = TypeVar("_T")
 
 
-class SyncQueueView:
+class SyncQueueView(Generic[_T]):
     """The `queue.Queue` interface of an aiosync queue (blocking calls)."""
 
     def __init__(self, q: Any) -> None:
@@ -42,24 +48,35 @@ class SyncQueueView:
         self._q.shutdown(immediate)
 
     @property
-    def maxsize(self) -> int:
+    def maxsize(self) -> Any:
         return self._q.maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: Any) -> None:
+        self._q.maxsize = value
 
     @property
     def unfinished_tasks(self) -> int:
-        return self._q._unfinished_tasks
+        return self._q.unfinished_tasks
+
+    @property
+    def closed(self) -> bool:
+        return self._q.closed
 
 
-class AsyncQueueView:
+class AsyncQueueView(Generic[_T]):
     """The `asyncio.Queue` interface of an aiosync queue (awaitable calls)."""
 
     def __init__(self, q: Any) -> None:
         self._q = q
 
     def put(self, item: Any) -> Any:
+        """`await q.async_q.put(item)`. Cancel safety: a cancelled put inserts nothing."""
         return self._q.put_async(item)
 
     def get(self) -> Any:
+        """`await q.async_q.get()`. Cancel safety: a cancelled get takes no item (one
+        handed to it goes to the next getter)."""
         return self._q.get_async()
 
     def put_nowait(self, item: Any) -> None:
@@ -72,6 +89,7 @@ class AsyncQueueView:
         self._q.task_done()
 
     def join(self) -> Any:
+        """`await q.async_q.join()`. Cancel safety: cancelling it changes nothing."""
         return self._q.join_async()
 
     def qsize(self) -> int:
@@ -87,5 +105,17 @@ class AsyncQueueView:
         self._q.shutdown(immediate)
 
     @property
-    def maxsize(self) -> int:
+    def maxsize(self) -> Any:
         return self._q.maxsize
+
+    @maxsize.setter
+    def maxsize(self, value: Any) -> None:
+        self._q.maxsize = value
+
+    @property
+    def unfinished_tasks(self) -> int:
+        return self._q.unfinished_tasks
+
+    @property
+    def closed(self) -> bool:
+        return self._q.closed

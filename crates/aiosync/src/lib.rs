@@ -9,7 +9,7 @@
 //! | [`Semaphore`] | counting permits, optionally bounded, multi-permit acquires |
 //! | [`Event`] | a flag to wait for, which can be set and cleared again |
 //! | [`Condition`] | a condition variable for [`Mutex`] |
-//! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown` |
+//! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown`/`close`, a bound that can change |
 //! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
 //! | `facade`, `#[blocking]`, `#[unblock]` (feature `facade`) | a blocking API generated from an async one (on a tokio runtime thread), and the reverse |
 //! | [`#[synchronized]`](macro@synchronized), [`synchronized()`] | one caller at a time in a fn or method (a lock per function, object or type), and a guard sharing it |
@@ -76,7 +76,9 @@ pub use condition::{
 };
 pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockArc, Mutex, MutexGuard, MutexGuardArc};
-pub use queue::{Get, Join, Put, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
+pub use queue::{
+    Get, Join, Put, PutError, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
+};
 pub use reentrant::{
     ReentrantLock, ReentrantLockArc, ReentrantMutex, ReentrantMutexGuard, ReentrantMutexGuardArc,
 };

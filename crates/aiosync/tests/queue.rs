@@ -5,7 +5,7 @@
 
 mod common;
 
-use aiosync::{Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
+use aiosync::{PutError, Queue, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
 use common::*;
 use futures_lite::future::{block_on, poll_once};
 use std::collections::HashSet;
@@ -488,10 +488,10 @@ fn graceful_shutdown_fails_puts_and_drains_before_failing_gets() {
     assert!(q.is_shutdown());
     // The waiting putter is released with its item.
     assert_eq!(wakes(&cp), 1, "waiting putter not woken by shutdown");
-    assert_eq!(ready(p.as_mut(), &kp), Err(QueueShutDown(3)));
+    assert_eq!(ready(p.as_mut(), &kp), Err(PutError::ShutDown(3)));
     // Every kind of put fails, giving the item back.
-    assert_eq!(block_on(q.put(4)), Err(QueueShutDown(4)));
-    assert_eq!(q.put_blocking(5), Err(QueueShutDown(5)));
+    assert_eq!(block_on(q.put(4)), Err(PutError::ShutDown(4)));
+    assert_eq!(q.put_blocking(5), Err(PutError::ShutDown(5)));
     assert!(matches!(q.try_put(6), Err(TryPutError::ShutDown(6))));
     assert!(matches!(
         q.put_blocking_timeout(7, LIMIT),
@@ -612,7 +612,7 @@ fn graceful_shutdown_releases_a_parked_putter_with_its_item() {
     rx.recv_timeout(LIMIT).unwrap();
     q.shutdown(false);
     let r = join_within(putter, LIMIT);
-    assert_eq!(r, Err(QueueShutDown(String::from("returned"))));
+    assert_eq!(r, Err(PutError::ShutDown(String::from("returned"))));
     assert_eq!(q.get_blocking().as_deref(), Ok("kept"));
     assert_eq!(q.get_blocking(), Err(QueueShutDown(())));
 }
@@ -723,8 +723,8 @@ fn immediate_shutdown_fails_waiting_getters_and_putters() {
     q.shutdown(true);
     assert_eq!(wakes(&cp), 1);
     let back = match ready(p.as_mut(), &kp) {
-        Err(QueueShutDown(t)) => t,
-        Ok(()) => panic!("put succeeded after shutdown"),
+        Err(PutError::ShutDown(t)) => t,
+        r => panic!("put not refused as shut down: {r:?}"),
     };
     assert_eq!(back.id, 1);
     assert_eq!(drops_of(&drops), [1, 0, 0]);

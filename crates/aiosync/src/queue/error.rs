@@ -4,14 +4,14 @@
 use super::Queue;
 use std::fmt;
 
-/// The queue was shut down. A failed put gives its item back in `.0`.
+/// The queue was shut down: the error of a get on a shut-down, empty queue (`T = ()`),
+/// and of a put that [`PutError`] names (which gives its item back).
 ///
 /// ```
-/// let q = aiosync::Queue::new(0);
+/// let q = aiosync::Queue::<u8>::new(0);
 /// q.shutdown(false);
 /// # futures_lite::future::block_on(async {
-/// let aiosync::QueueShutDown(item) = q.put("kept").await.unwrap_err();
-/// assert_eq!(item, "kept");
+/// assert_eq!(q.get().await, Err(aiosync::QueueShutDown(())));
 /// # });
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +31,69 @@ impl<T> fmt::Display for QueueShutDown<T> {
 
 impl<T> std::error::Error for QueueShutDown<T> {}
 
+const UNORDERED: &str = "item cannot be ordered with the items in the queue";
+
+/// Why a waiting put ([`Queue::put`], [`Queue::put_blocking`]) did not insert; the item
+/// comes back.
+///
+/// ```
+/// use aiosync::{PutError, Queue};
+/// let q = Queue::priority_by(0, f64::partial_cmp);
+/// q.put_blocking(1.0).unwrap();
+/// assert!(matches!(q.put_blocking(f64::NAN), Err(PutError::Unordered(v)) if v.is_nan()));
+/// q.shutdown(false);
+/// assert!(matches!(q.put_blocking(2.0), Err(PutError::ShutDown(2.0))));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PutError<T> {
+    /// The queue was (or got) shut down.
+    ShutDown(T),
+    /// A priority queue's comparator could not order the item with those it was compared
+    /// with ([`Queue::priority_by`]); the queue is as it was before the put.
+    Unordered(T),
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    ///
+    /// ```
+    /// let q = aiosync::Queue::new(0);
+    /// q.shutdown(false);
+    /// assert_eq!(q.put_blocking('a').unwrap_err().into_inner(), 'a');
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::ShutDown(v) | PutError::Unordered(v) => v,
+        }
+    }
+}
+
+impl<T> From<QueueShutDown<T>> for PutError<T> {
+    fn from(QueueShutDown(v): QueueShutDown<T>) -> Self {
+        PutError::ShutDown(v)
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::ShutDown(_) => f.write_str("ShutDown(..)"),
+            PutError::Unordered(_) => f.write_str("Unordered(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::ShutDown(_) => f.write_str("queue is shut down"),
+            PutError::Unordered(_) => f.write_str(UNORDERED),
+        }
+    }
+}
+
+impl<T> std::error::Error for PutError<T> {}
+
 /// Why [`Queue::try_put`] (or a put that timed out) did not insert; the item comes back.
 ///
 /// ```
@@ -45,6 +108,9 @@ pub enum TryPutError<T> {
     Full(T),
     /// The queue was shut down.
     ShutDown(T),
+    /// A priority queue's comparator could not order the item (see
+    /// [`PutError::Unordered`]).
+    Unordered(T),
 }
 
 impl<T> TryPutError<T> {
@@ -57,7 +123,16 @@ impl<T> TryPutError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            TryPutError::Full(v) | TryPutError::ShutDown(v) => v,
+            TryPutError::Full(v) | TryPutError::ShutDown(v) | TryPutError::Unordered(v) => v,
+        }
+    }
+}
+
+impl<T> From<PutError<T>> for TryPutError<T> {
+    fn from(e: PutError<T>) -> Self {
+        match e {
+            PutError::ShutDown(v) => TryPutError::ShutDown(v),
+            PutError::Unordered(v) => TryPutError::Unordered(v),
         }
     }
 }
@@ -67,6 +142,7 @@ impl<T> fmt::Debug for TryPutError<T> {
         match self {
             TryPutError::Full(_) => f.write_str("Full(..)"),
             TryPutError::ShutDown(_) => f.write_str("ShutDown(..)"),
+            TryPutError::Unordered(_) => f.write_str("Unordered(..)"),
         }
     }
 }
@@ -76,6 +152,7 @@ impl<T> fmt::Display for TryPutError<T> {
         match self {
             TryPutError::Full(_) => f.write_str("queue is full"),
             TryPutError::ShutDown(_) => f.write_str("queue is shut down"),
+            TryPutError::Unordered(_) => f.write_str(UNORDERED),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The futures of [`Queue::put`], [`Queue::get`] and [`Queue::join`].
 
-use super::{Queue, QueueShutDown};
+use super::{PutError, Queue, QueueShutDown};
 use crate::kernel::listener::Listener;
 use crate::kernel::semaphore::{Closed, PendingAcquire, RawSemaphore};
 use std::fmt;
@@ -22,8 +22,8 @@ use std::task::{Context, Poll};
 pub struct Put<'a, T> {
     queue: &'a Queue<T>,
     item: Option<T>,
-    /// A place (`slots`), withdrawn when dropped: a place handed to it goes to the next
-    /// putter.
+    /// A place (`slots`). Withdrawn in `Drop`: a place handed to it goes back through the
+    /// queue, which may keep it to pay for a shrink (Q2).
     place: PendingAcquire<&'a RawSemaphore>,
 }
 
@@ -35,32 +35,42 @@ impl<'a, T> Put<'a, T> {
             place: PendingAcquire::new(&queue.slots, 1),
         }
     }
+
+    /// The item of a put that did not complete.
+    pub(super) fn take_item(&mut self) -> T {
+        self.item.take().expect("Put polled after completion")
+    }
 }
 
 impl<T> Unpin for Put<'_, T> {}
 
 impl<T> Future for Put<'_, T> {
-    type Output = Result<(), QueueShutDown<T>>;
+    type Output = Result<(), PutError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let q = this.queue;
-        if q.bounded() {
-            if !this.place.is_queued() && q.is_shutdown() {
-                let item = this.item.take().expect("Put polled after completion");
-                return Poll::Ready(Err(QueueShutDown(item)));
-            }
-            match this.place.poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(Closed)) => {
-                    let item = this.item.take().expect("Put polled after completion");
-                    return Poll::Ready(Err(QueueShutDown(item)));
-                }
-                Poll::Ready(Ok(())) => {}
+        if !this.place.is_queued() && q.is_shutdown() {
+            return Poll::Ready(Err(PutError::ShutDown(this.take_item())));
+        }
+        match this.place.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(Closed)) => Poll::Ready(Err(PutError::ShutDown(this.take_item()))),
+            Poll::Ready(Ok(())) => Poll::Ready(q.insert(this.take_item())),
+        }
+    }
+}
+
+impl<T> Drop for Put<'_, T> {
+    fn drop(&mut self) {
+        // Only a queued put can hold a place it has not used (one handed to it while it
+        // was still waiting to run); the uncontended path pays one branch.
+        if self.place.is_queued() {
+            let handed = self.place.withdraw();
+            if handed > 0 {
+                self.queue.return_places(handed);
             }
         }
-        let item = this.item.take().expect("Put polled after completion");
-        Poll::Ready(q.insert(item))
     }
 }
 
@@ -145,11 +155,9 @@ impl<T> Future for Join<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // Unfinished work reaches zero only in `task_done` or `shutdown`, which release
-        // every joiner under the same lock.
         self.get_mut()
             .listener
-            .poll(cx, |_, inner| inner.unfinished == 0)
+            .poll(cx, |_, inner| inner.joined())
             .map(drop)
     }
 }

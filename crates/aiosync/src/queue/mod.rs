@@ -1,32 +1,37 @@
-//! A multi-producer multi-consumer queue (FIFO, LIFO or priority) with `task_done`/`join`
-//! and `shutdown`.
+//! A multi-producer multi-consumer queue (FIFO, LIFO or priority) with `task_done`/`join`,
+//! `shutdown`/`close`, and a bound that can change while the queue is in use.
 
+mod capacity;
 mod error;
 mod futures;
+mod lifecycle;
+mod ops;
 mod store;
 
-pub use error::{QueueShutDown, TaskDoneError, TryGetError, TryPutError};
+pub use error::{PutError, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
 pub use futures::{Get, Join, Put};
 
-use crate::kernel::listener::{Listener, Waitable};
-use crate::kernel::semaphore::{RawSemaphore, Refused, MAX_PERMITS};
-use crate::kernel::{block, NodeState, WaitList, Wakers};
-use crate::sync::{lock, AtomicBool, Lock, Ordering};
-use std::collections::{BinaryHeap, VecDeque};
+use crate::kernel::listener::Waitable;
+use crate::kernel::semaphore::{RawSemaphore, MAX_PERMITS};
+use crate::kernel::WaitList;
+use crate::sync::{lock, AtomicBool, AtomicUsize, Lock, Ordering};
+use std::cmp;
+use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
-use store::Store;
+use store::{Heap, Store};
 
 /// A queue shared by producers and consumers on threads and async tasks at once (Python's
 /// `asyncio.Queue` and `queue.Queue` in one).
 ///
 /// - `Queue::new(maxsize)` is FIFO, [`Queue::lifo`] last-in first-out, [`Queue::priority`]
-///   smallest first. `maxsize` 0 means unbounded.
+///   smallest first ([`Queue::priority_by`] with a comparator that may refuse an item).
+///   `maxsize` 0 means unbounded; [`Queue::set_maxsize`] changes it at any time.
 /// - Backpressure is FIFO on both sides: getters wait for items, putters for room, in
 ///   arrival order (with the same eventual-fairness rule as [`Mutex`](crate::Mutex)).
 /// - [`Queue::task_done`] and [`Queue::join`] track unfinished work.
 /// - [`Queue::shutdown`] stops puts; getters drain what is left (or, with `immediate`,
-///   the queue is emptied) and then fail with [`QueueShutDown`].
+///   the queue is emptied) and then fail with [`QueueShutDown`]. [`Queue::close`] is an
+///   immediate shutdown that also releases every `join`, whatever is left unfinished.
 /// - Cancel safety: an item is only ever removed by a get that completes, so a cancelled
 ///   get never loses one; a cancelled put never inserts its item.
 ///
@@ -49,15 +54,32 @@ use store::Store;
 /// producer.join().unwrap();
 /// assert_eq!(sum, 45);
 /// ```
+///
+/// # Invariants
+///
+/// - **Q1: places add up.** The permits of `slots` (free, handed to a waiting putter, or
+///   held by a put that has not stored its item yet) plus the items stored equal the
+///   capacity (`maxsize`, or [`MAX_PERMITS`] when unbounded) plus `Inner::owed`. Every
+///   change to the capacity or to `owed` happens under the queue's lock.
+/// - **Q2: nothing is freed while places are owed.** A shrink takes the free places it
+///   can at once and owes the rest; every place that comes back afterwards (a get, a put
+///   refused after it had its place, a put withdrawn with a place handed to it, a grow)
+///   pays `owed` first, under the queue's lock. So once the bound shrank, a put waits
+///   until fewer than the new `maxsize` items are stored.
+/// - **Q3: `items` announces stored items only.** A permit of `items` is released under
+///   the queue's lock, after its item is stored, and withdrawn (`drain`) before an
+///   immediate shutdown empties the store.
 pub struct Queue<T> {
-    /// Lock order: taken before either semaphore's list (`insert`, `shutdown`), never
-    /// while one is held.
+    /// Lock order: taken before either semaphore's list (`insert`, `remove`,
+    /// `set_maxsize`, `shutdown`), never while one is held.
     inner: Lock<Inner<T>>,
-    /// One permit per item a get may take: never more than the items stored.
+    /// One permit per item a get may take: never more than the items stored (Q3).
     items: RawSemaphore,
-    /// One permit per free place (bounded queues only).
+    /// One permit per free place (Q1). An unbounded queue has [`MAX_PERMITS`] places, so
+    /// every put takes its place the same way and a bound can be set at any time.
     slots: RawSemaphore,
-    maxsize: usize,
+    /// The bound (0: unbounded), written under the queue's lock, read without it.
+    maxsize: AtomicUsize,
     /// Mirrors `Inner::shutdown` for a lock-free early check.
     shut: AtomicBool,
 }
@@ -68,8 +90,22 @@ pub(crate) struct Inner<T> {
     /// Items put and not yet marked done.
     unfinished: usize,
     shutdown: bool,
-    /// Tasks in `join`, released together when `unfinished` reaches zero.
+    /// `close()` was called: `join` returns at once.
+    closed: bool,
+    /// Places a shrink could not take at once, taken from the next ones to come back (Q2).
+    owed: usize,
+    /// Tasks in `join`, released together when `unfinished` reaches zero (or on `close`).
     joiners: WaitList<()>,
+}
+
+/// How many places a queue of bound `maxsize` has (Q1).
+#[inline]
+fn capacity(maxsize: usize) -> usize {
+    if maxsize == 0 {
+        MAX_PERMITS
+    } else {
+        maxsize
+    }
 }
 
 impl<T> Queue<T> {
@@ -80,16 +116,21 @@ impl<T> Queue<T> {
                 store,
                 unfinished: 0,
                 shutdown: false,
+                closed: false,
+                owed: 0,
                 joiners: WaitList::new(),
             }),
             items: RawSemaphore::new(0),
-            slots: RawSemaphore::new(maxsize),
-            maxsize,
+            slots: RawSemaphore::new(capacity(maxsize)),
+            maxsize: AtomicUsize::new(maxsize),
             shut: AtomicBool::new(false),
         }
     }
 
     /// A first-in first-out queue holding at most `maxsize` items (0: unbounded).
+    ///
+    /// # Panics
+    /// If `maxsize` exceeds [`MAX_PERMITS`].
     ///
     /// ```
     /// let q = aiosync::Queue::new(0);
@@ -126,12 +167,37 @@ impl<T> Queue<T> {
     where
         T: Ord + Send + 'static,
     {
-        Queue::with_store(maxsize, Store::Other(Box::new(BinaryHeap::new())))
+        Queue::priority_by(maxsize, |a: &T, b: &T| Some(a.cmp(b)))
     }
 
-    #[inline]
-    fn bounded(&self) -> bool {
-        self.maxsize != 0
+    /// A priority queue ordered by `cmp`, smallest first, where `cmp` may refuse to order
+    /// two items (`None`, as `partial_cmp` does for a NaN).
+    ///
+    /// The items are kept in a binary heap, as Python's `heapq` keeps them: a put
+    /// compares its item with the items on its way up the heap (none when the queue is
+    /// empty), and only whether `cmp` answers `Some(Less)` matters. A put whose item
+    /// cannot be compared with one of them fails with [`PutError::Unordered`] (or
+    /// [`TryPutError::Unordered`]), giving the item back and leaving the queue as it was:
+    /// no item, task count or place changes. Gets compare items that were all accepted; a
+    /// pair `cmp` cannot order there keeps its places.
+    ///
+    /// `cmp` runs under the queue's internal lock: it must not call into the queue.
+    ///
+    /// ```
+    /// use aiosync::{Queue, TryPutError};
+    /// let q = Queue::priority_by(0, f64::partial_cmp);
+    /// q.try_put(2.0).unwrap();
+    /// q.try_put(1.0).unwrap();
+    /// assert!(matches!(q.try_put(f64::NAN), Err(TryPutError::Unordered(v)) if v.is_nan()));
+    /// assert_eq!((q.len(), q.unfinished_tasks()), (2, 2)); // unchanged
+    /// assert_eq!(q.try_get(), Ok(1.0));
+    /// ```
+    pub fn priority_by<F>(maxsize: usize, cmp: F) -> Queue<T>
+    where
+        T: Send + 'static,
+        F: Fn(&T, &T) -> Option<cmp::Ordering> + Send + 'static,
+    {
+        Queue::with_store(maxsize, Store::Other(Box::new(Heap::new(cmp))))
     }
 
     /// The most items the queue holds (0: unbounded).
@@ -140,7 +206,7 @@ impl<T> Queue<T> {
     /// assert_eq!(aiosync::Queue::<u8>::new(3).maxsize(), 3);
     /// ```
     pub fn maxsize(&self) -> usize {
-        self.maxsize
+        self.maxsize.load(Ordering::Acquire)
     }
 
     /// Number of items in the queue.
@@ -163,7 +229,8 @@ impl<T> Queue<T> {
         self.len() == 0
     }
 
-    /// Whether the queue holds `maxsize` items (never, if unbounded).
+    /// Whether the queue holds `maxsize` items or more (never, if unbounded). It may hold
+    /// more after [`Queue::set_maxsize`] shrank it.
     ///
     /// ```
     /// let q = aiosync::Queue::new(1);
@@ -171,10 +238,11 @@ impl<T> Queue<T> {
     /// assert!(q.is_full());
     /// ```
     pub fn is_full(&self) -> bool {
-        self.bounded() && self.len() >= self.maxsize
+        let maxsize = self.maxsize();
+        maxsize != 0 && self.len() >= maxsize
     }
 
-    /// Whether [`Queue::shutdown`] was called.
+    /// Whether [`Queue::shutdown`] (or [`Queue::close`]) was called.
     ///
     /// ```
     /// let q = aiosync::Queue::<u8>::new(0);
@@ -183,6 +251,19 @@ impl<T> Queue<T> {
     /// ```
     pub fn is_shutdown(&self) -> bool {
         self.shut.load(Ordering::Acquire)
+    }
+
+    /// Whether [`Queue::close`] was called.
+    ///
+    /// ```
+    /// let q = aiosync::Queue::<u8>::new(0);
+    /// q.shutdown(true);
+    /// assert!(!q.is_closed()); // shut down, but `join` still counts tasks
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        lock(&self.inner).closed
     }
 
     /// Items put and not yet marked done with [`Queue::task_done`].
@@ -197,325 +278,53 @@ impl<T> Queue<T> {
         lock(&self.inner).unfinished
     }
 
-    /// Puts an item, waiting asynchronously while the queue is full.
-    ///
-    /// # Errors
-    /// [`QueueShutDown`] with the item if the queue is (or gets) shut down.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: a put dropped before it completes has not inserted its item (it is
-    /// dropped with the future), and its place in line goes to the next putter.
+    /// How many gets (tasks or threads) wait for an item now (a snapshot).
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
-    /// let q = aiosync::Queue::new(1);
-    /// q.put("a").await.unwrap();
-    /// assert!(q.is_full());
-    /// # });
-    /// ```
-    pub fn put(&self, item: T) -> Put<'_, T> {
-        Put::new(self, item)
-    }
-
-    /// Puts an item, blocking the current thread while the queue is full.
-    ///
-    /// ```
-    /// let q = aiosync::Queue::new(1);
-    /// q.put_blocking(1).unwrap();
-    /// assert_eq!(q.try_get(), Ok(1));
-    /// ```
-    pub fn put_blocking(&self, item: T) -> Result<(), QueueShutDown<T>> {
-        self.put_blocking_timeout_inner(item, None)
-            .map_err(|e| QueueShutDown(e.into_inner()))
-    }
-
-    /// Puts an item, blocking the current thread for at most `timeout` while the queue is
-    /// full. `TryPutError::Full` means the time ran out.
-    ///
-    /// ```
-    /// use aiosync::TryPutError;
-    /// use std::time::Duration;
-    /// let q = aiosync::Queue::new(1);
-    /// q.put_blocking(1).unwrap();
-    /// assert!(matches!(q.put_blocking_timeout(2, Duration::from_millis(1)), Err(TryPutError::Full(2))));
-    /// ```
-    pub fn put_blocking_timeout(&self, item: T, timeout: Duration) -> Result<(), TryPutError<T>> {
-        self.put_blocking_timeout_inner(item, Some(timeout))
-    }
-
-    fn put_blocking_timeout_inner(
-        &self,
-        item: T,
-        timeout: Option<Duration>,
-    ) -> Result<(), TryPutError<T>> {
-        if self.is_shutdown() {
-            return Err(TryPutError::ShutDown(item));
-        }
-        if self.bounded() {
-            let deadline = timeout.and_then(block::deadline);
-            match self.slots.acquire_blocking(1, deadline) {
-                Ok(()) => {}
-                Err(Refused::TimedOut) => return Err(TryPutError::Full(item)),
-                Err(Refused::Closed) => return Err(TryPutError::ShutDown(item)),
-            }
-        }
-        self.insert(item)
-            .map_err(|QueueShutDown(v)| TryPutError::ShutDown(v))
-    }
-
-    /// Puts an item if there is room at once (and nobody is waiting for room).
-    ///
-    /// ```
-    /// let q = aiosync::Queue::new(1);
-    /// assert!(q.try_put(1).is_ok());
-    /// assert!(q.try_put(2).is_err()); // full
-    /// ```
-    pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
-        if self.is_shutdown() {
-            return Err(TryPutError::ShutDown(item));
-        }
-        if self.bounded() && !self.slots.try_acquire(1) {
-            return Err(TryPutError::Full(item));
-        }
-        self.insert(item)
-            .map_err(|QueueShutDown(v)| TryPutError::ShutDown(v))
-    }
-
-    /// Stores an item whose place (if bounded) is already reserved.
-    #[inline]
-    fn insert(&self, item: T) -> Result<(), QueueShutDown<T>> {
-        let mut wakers = Wakers::new();
-        {
-            let mut inner = lock(&self.inner);
-            if inner.shutdown {
-                drop(inner);
-                if self.bounded() {
-                    self.slots.release(1);
-                }
-                return Err(QueueShutDown(item));
-            }
-            inner.store.push(item);
-            inner.unfinished += 1;
-            // Announced while still under the lock, so a shutdown never finds an item
-            // stored but not yet announced (its getters would give up while it waits);
-            // the wakers run after the lock is released.
-            self.items.release_collect(1, &mut wakers);
-        }
-        // I4: (1) the queue's guard and the items' list guard (inside `release_collect`)
-        // have both ended; (2) a put holds no other lock.
-        wakers.wake_all();
-        Ok(())
-    }
-
-    /// Takes an item whose permit was acquired.
-    #[inline]
-    fn remove(&self) -> Result<T, QueueShutDown> {
-        let item = lock(&self.inner).store.pop();
-        match item {
-            Some(v) => {
-                if self.bounded() {
-                    self.slots.release(1);
-                }
-                Ok(v)
-            }
-            // An immediate shutdown emptied the queue under us.
-            None => Err(QueueShutDown(())),
-        }
-    }
-
-    /// Takes an item, waiting asynchronously while the queue is empty.
-    ///
-    /// # Errors
-    /// [`QueueShutDown`] once the queue is shut down and empty.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: an item is removed only by a get that completes, so dropping the
-    /// future never loses one; if an item had been earmarked for it, the next getter is
-    /// woken for it.
-    ///
-    /// ```
-    /// # futures_lite::future::block_on(async {
-    /// let q = aiosync::Queue::new(0);
-    /// q.put(5).await.unwrap();
-    /// assert_eq!(q.get().await, Ok(5));
-    /// # });
-    /// ```
-    pub fn get(&self) -> Get<'_, T> {
-        Get::new(self)
-    }
-
-    /// Takes an item, blocking the current thread while the queue is empty.
-    ///
-    /// ```
-    /// let q = aiosync::Queue::new(0);
-    /// q.try_put(1).unwrap();
-    /// assert_eq!(q.get_blocking(), Ok(1));
-    /// ```
-    pub fn get_blocking(&self) -> Result<T, QueueShutDown> {
-        self.get_blocking_timeout_inner(None)
-            .map_err(|_| QueueShutDown(()))
-    }
-
-    /// Takes an item, blocking the current thread for at most `timeout`.
-    /// `TryGetError::Empty` means the time ran out.
-    ///
-    /// ```
-    /// use aiosync::TryGetError;
-    /// use std::time::Duration;
     /// let q = aiosync::Queue::<u8>::new(0);
-    /// assert_eq!(q.get_blocking_timeout(Duration::from_millis(1)), Err(TryGetError::Empty));
+    /// let mut get = std::pin::pin!(q.get());
+    /// assert!(futures_lite::future::poll_once(get.as_mut()).await.is_none());
+    /// assert_eq!(q.waiting_getters(), 1);
+    /// # });
     /// ```
-    pub fn get_blocking_timeout(&self, timeout: Duration) -> Result<T, TryGetError> {
-        self.get_blocking_timeout_inner(Some(timeout))
+    pub fn waiting_getters(&self) -> usize {
+        self.items.waiters()
     }
 
-    fn get_blocking_timeout_inner(&self, timeout: Option<Duration>) -> Result<T, TryGetError> {
-        let deadline = timeout.and_then(block::deadline);
-        match self.items.acquire_blocking(1, deadline) {
-            Ok(()) => self.remove().map_err(|_| TryGetError::ShutDown),
-            Err(Refused::TimedOut) => Err(TryGetError::Empty),
-            Err(Refused::Closed) => Err(TryGetError::ShutDown),
-        }
-    }
-
-    /// Takes an item if one is there at once (and no getter is waiting for it).
-    ///
-    /// ```
-    /// let q = aiosync::Queue::new(0);
-    /// q.try_put(1).unwrap();
-    /// assert_eq!(q.try_get(), Ok(1));
-    /// assert!(q.try_get().is_err()); // empty
-    /// ```
-    pub fn try_get(&self) -> Result<T, TryGetError> {
-        if self.items.try_acquire(1) {
-            return self.remove().map_err(|_| TryGetError::ShutDown);
-        }
-        if self.is_shutdown() && self.items.available() == 0 {
-            Err(TryGetError::ShutDown)
-        } else {
-            Err(TryGetError::Empty)
-        }
-    }
-
-    /// Marks one item put earlier as processed; when all are, [`Queue::join`] returns.
-    ///
-    /// # Errors
-    /// [`TaskDoneError`] if called more times than items were put.
-    ///
-    /// ```
-    /// let q = aiosync::Queue::new(0);
-    /// q.try_put(1).unwrap();
-    /// q.try_get().unwrap();
-    /// q.task_done().unwrap();
-    /// assert!(q.task_done().is_err());
-    /// q.join_blocking(); // nothing unfinished: returns at once
-    /// ```
-    pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut wakers = Wakers::new();
-        {
-            let mut inner = lock(&self.inner);
-            if inner.unfinished == 0 {
-                return Err(TaskDoneError);
-            }
-            inner.unfinished -= 1;
-            if inner.unfinished == 0 {
-                inner.joiners.finish_all(NodeState::Granted, &mut wakers);
-            }
-        }
-        // I4: (1) the queue's guard ended with its block; (2) `task_done` holds no other
-        // lock.
-        wakers.wake_all();
-        Ok(())
-    }
-
-    /// Waits until every item put has been marked done with [`Queue::task_done`] (or
-    /// dropped by an immediate shutdown).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping the future only removes its waiter.
+    /// How many puts wait for room now (a snapshot).
     ///
     /// ```
     /// # futures_lite::future::block_on(async {
-    /// let q = aiosync::Queue::new(0);
-    /// q.put(1).await.unwrap();
-    /// q.get().await.unwrap();
-    /// q.task_done().unwrap();
-    /// q.join().await; // every item put was marked done
+    /// let q = aiosync::Queue::new(1);
+    /// q.try_put(1).unwrap();
+    /// let mut put = std::pin::pin!(q.put(2));
+    /// assert!(futures_lite::future::poll_once(put.as_mut()).await.is_none());
+    /// assert_eq!(q.waiting_putters(), 1);
     /// # });
     /// ```
-    pub fn join(&self) -> Join<'_, T> {
-        Join::new(self)
+    pub fn waiting_putters(&self) -> usize {
+        self.slots.waiters()
     }
 
-    /// Blocking form of [`Queue::join`].
+    /// What `f` makes of each item, in storage order: the order gets take them (FIFO),
+    /// the order they were put (LIFO), or the heap's array order (priority).
+    ///
+    /// `f` runs under the queue's internal lock: it must not call into the queue.
     ///
     /// ```
-    /// let q = aiosync::Queue::<u8>::new(0);
-    /// q.join_blocking(); // nothing unfinished: returns at once
+    /// let q = aiosync::Queue::lifo(0);
+    /// for v in [1, 2, 3] {
+    ///     q.try_put(v).unwrap();
+    /// }
+    /// assert_eq!(q.snapshot(|v| *v), [1, 2, 3]);
+    /// assert_eq!(q.try_get(), Ok(3));
     /// ```
-    pub fn join_blocking(&self) {
-        Listener::new(self).wait_blocking(|_, inner| inner.unfinished == 0, None);
-    }
-
-    /// Blocking form of [`Queue::join`] giving up after `timeout`; returns whether all
-    /// work was done.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let q = aiosync::Queue::new(0);
-    /// q.try_put(1).unwrap();
-    /// assert!(!q.join_blocking_timeout(Duration::from_millis(1)));
-    /// ```
-    pub fn join_blocking_timeout(&self, timeout: Duration) -> bool {
-        Listener::new(self)
-            .wait_blocking(|_, inner| inner.unfinished == 0, block::deadline(timeout))
-            .is_some()
-    }
-
-    /// Shuts the queue down: every put fails from now on, and waiting putters are
-    /// released with their items. Without `immediate`, getters drain the items left and
-    /// then fail; with it, the items are dropped at once, the unfinished count drops by
-    /// their number, and waiting getters fail.
-    ///
-    /// ```
-    /// use aiosync::{Queue, QueueShutDown, TryPutError};
-    /// let q = Queue::new(0);
-    /// q.try_put(1).unwrap();
-    /// q.shutdown(false);
-    /// assert!(matches!(q.try_put(2), Err(TryPutError::ShutDown(2))));
-    /// assert_eq!(q.get_blocking(), Ok(1));
-    /// assert_eq!(q.get_blocking(), Err(QueueShutDown(())));
-    /// ```
-    pub fn shutdown(&self, immediate: bool) {
-        let mut wakers = Wakers::new();
-        let dropped = {
-            let mut inner = lock(&self.inner);
-            inner.shutdown = true;
-            self.shut.store(true, Ordering::Release);
-            if immediate {
-                // Items stay announced only while stored: withdraw the permits first.
-                self.items.drain();
-                let dropped = inner.store.take_all();
-                inner.unfinished = inner.unfinished.saturating_sub(dropped.len());
-                if inner.unfinished == 0 {
-                    inner.joiners.finish_all(NodeState::Granted, &mut wakers);
-                }
-                dropped
-            } else {
-                Vec::new()
-            }
-        };
-        // After the queue's lock is released: `close` wakes waiters itself (I4).
-        self.items.close();
-        self.slots.close();
-        // I4: (1) the queue's guard ended with its block; (2) `shutdown` holds no other
-        // lock.
-        wakers.wake_all();
-        // Items may run arbitrary code when dropped: not under the lock.
-        drop(dropped);
+    pub fn snapshot<R>(&self, mut f: impl FnMut(&T) -> R) -> Vec<R> {
+        let inner = lock(&self.inner);
+        let mut out = Vec::with_capacity(inner.store.len());
+        inner.store.for_each(|v| out.push(f(v)));
+        out
     }
 }
 
@@ -541,9 +350,10 @@ impl<T> fmt::Debug for Queue<T> {
         let inner = lock(&self.inner);
         f.debug_struct("Queue")
             .field("len", &inner.store.len())
-            .field("maxsize", &self.maxsize)
+            .field("maxsize", &self.maxsize())
             .field("unfinished", &inner.unfinished)
             .field("shutdown", &inner.shutdown)
+            .field("closed", &inner.closed)
             .finish()
     }
 }

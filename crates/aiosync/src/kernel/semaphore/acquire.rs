@@ -204,11 +204,24 @@ impl Acquire {
     /// Withdraws a pending acquire: whatever it was handed goes to the next waiters (I8).
     /// Call it with no internal lock held (it may wake waiters, I4).
     pub(crate) fn cancel(&mut self, sem: &RawSemaphore) {
+        self.leave(sem, true);
+    }
+
+    /// Withdraws a pending acquire and returns the permits it had been handed, which are
+    /// now the caller's: I8 then binds the caller, who must give them back (or use them).
+    /// For a primitive that decides where returned permits go (a queue that shrank takes
+    /// them back instead of freeing them). Call it as [`cancel`](Self::cancel).
+    pub(crate) fn withdraw(&mut self, sem: &RawSemaphore) -> usize {
+        self.leave(sem, false)
+    }
+
+    /// `cancel` (`give_back`) or `withdraw`: unlinks the node and serves the list again.
+    fn leave(&mut self, sem: &RawSemaphore, give_back: bool) -> usize {
         if self.key == NIL {
-            return;
+            return 0;
         }
         let mut wakers = Wakers::new();
-        {
+        let got = {
             let mut list = lock(&sem.list);
             let node = list.remove(self.key);
             self.key = NIL;
@@ -217,17 +230,23 @@ impl Acquire {
                 sem.state.fetch_and(!QUEUED, Ordering::Relaxed);
             }
             // I8: a partial grant (I1: it was the head) or a full one (`Granted`) goes
-            // back, before the list is served again.
+            // back, before the list is served again, unless the caller takes it over.
             let got = node.payload.got;
-            if got > 0 {
+            if give_back && got > 0 {
                 sem.state.fetch_add(got * ONE, Ordering::AcqRel);
             }
             // Whatever it held goes back, and whoever it held up (a head the free permits
             // did not cover, now gone) may now be served.
             sem.dispatch(&mut list, &mut wakers);
-        }
+            if give_back {
+                0
+            } else {
+                got
+            }
+        };
         // I4: (1) the list guard ended with its block; (2) `cancel`'s contract.
         wakers.wake_all();
+        got
     }
 }
 
@@ -355,6 +374,16 @@ where
     pub(crate) fn cancel(&mut self) {
         if let Some(owner) = &self.owner {
             self.acquire.cancel(owner.raw_semaphore());
+        }
+    }
+
+    /// Withdraws it now and returns the permits it had been handed, which the caller
+    /// now owns (see [`Acquire::withdraw`]); 0 if it was not queued.
+    #[inline]
+    pub(crate) fn withdraw(&mut self) -> usize {
+        match &self.owner {
+            Some(owner) if self.acquire.is_queued() => self.acquire.withdraw(owner.raw_semaphore()),
+            _ => 0,
         }
     }
 }

@@ -35,7 +35,9 @@ pub const MAX_PERMITS: usize = usize::MAX >> 3;
 ///   only by the rules of `may_barge` (never past its own thread's waiter, a starving
 ///   head, or a head the free permits do not cover).
 /// - **I8: whatever a cancelled acquire was handed goes on.** `cancel` gives its
-///   `payload.got` back and serves the list again, so no permit is lost or leaked.
+///   `payload.got` back and serves the list again, so no permit is lost or leaked;
+///   `withdraw` serves the list and hands `got` to its caller, who then owes it (a queue
+///   that shrank keeps it, to pay what the shrink could not take at once).
 ///
 /// # `state`
 ///
@@ -233,9 +235,15 @@ impl RawSemaphore {
 
     /// Takes every free permit, returning how many.
     pub(crate) fn drain(&self) -> usize {
+        self.drain_up_to(usize::MAX)
+    }
+
+    /// Takes up to `n` free permits, returning how many. A waiter woken for them finds
+    /// none and waits again (I2: its wake was in flight, so it runs and re-checks).
+    pub(crate) fn drain_up_to(&self, n: usize) -> usize {
         // I7: taking while waiters may be queued happens under the list lock.
         let _list = lock(&self.list);
-        self.take_up_to(usize::MAX)
+        self.take_up_to(n)
     }
 
     /// From now on, acquires that find too few free permits fail with [`Closed`]; current
@@ -455,8 +463,18 @@ impl RawSemaphore {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<(), Refused> {
-        if self.try_acquire(n) {
+        if self.try_acquire_spinning(n) {
             return Ok(());
+        }
+        self.block_on_acquire(PendingAcquire::new(self, n), deadline)
+    }
+
+    /// [`try_acquire`](Self::try_acquire), retried for a few spins while nobody is
+    /// queued: the first step of a blocking acquire, for callers that then wait their own
+    /// way.
+    pub(crate) fn try_acquire_spinning(&self, n: usize) -> bool {
+        if self.try_acquire(n) {
+            return true;
         }
         // Spin briefly while nobody is queued: a short critical section ends sooner than
         // a park/unpark round trip. Once someone queues, spinning could only barge (I7).
@@ -476,10 +494,10 @@ impl RawSemaphore {
                 yield_now();
             }
             if self.try_acquire(n) {
-                return Ok(());
+                return true;
             }
         }
-        self.block_on_acquire(PendingAcquire::new(self, n), deadline)
+        false
     }
 
     /// Blocking form of an upgrade: queued ahead of everyone (see [`Acquire::urgent`]).
