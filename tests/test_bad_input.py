@@ -52,6 +52,27 @@ def _unheld_release_other_thread(m: Any) -> None:
         raise err[0]
 
 
+class _NoRelease:
+    """An object with `acquire()` but no `release()`: not a lock."""
+
+    def acquire(self, *args: Any) -> bool:
+        return True
+
+
+def _foreign_wait_unheld(m: Any) -> None:
+    m.Condition(threading.Lock()).wait(1)
+
+
+def _foreign_notify(m: Any, make: Callable[[], Any]) -> None:
+    m.Condition(make()).notify()
+
+
+def _foreign_wait_bad_timeout(m: Any) -> None:
+    cond = m.Condition(threading.Lock())
+    with cond:
+        cond.wait("x")
+
+
 def _unorderable(m: Any) -> None:
     q = m.PriorityQueue()
     q.put(1)
@@ -149,6 +170,11 @@ THREAD_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("Condition.notify_all() unheld", lambda m: m.Condition().notify_all()),
     ("Condition.wait() unheld", _wait_unheld),
     ("Condition(lock=1)", lambda m: m.Condition(1).acquire()),
+    ("Condition(no release())", lambda m: m.Condition(_NoRelease()).acquire()),
+    ("Condition(threading.Lock()).wait() unheld", _foreign_wait_unheld),
+    ("Condition(threading.Lock()).notify() unheld", lambda m: _foreign_notify(m, threading.Lock)),
+    ("Condition(threading.RLock()).notify() unheld", lambda m: _foreign_notify(m, threading.RLock)),
+    ("Condition(threading.Lock()).wait('x')", _foreign_wait_bad_timeout),
     ("Event.wait('x')", lambda m: m.Event().wait("x")),
     ("Event.wait(-1)", lambda m: m.Event().wait(-1)),
     ("Queue.get(timeout=-1)", lambda m: m.Queue().get(timeout=-1)),
@@ -191,10 +217,9 @@ DIFFERENT: dict[str, tuple[type[BaseException], str]] = {
         "a put refused as unorderable leaves the queue as it was; queue.PriorityQueue's "
         "heappush raised after appending, so the refused item is still there to get",
     ),
-    "Condition(threading.Lock())": (
+    "Condition(no release())": (
         TypeError,
-        "the condition protocol (release every level, wait, take back) is the core's, over "
-        "an aiosync Lock or RLock; a foreign lock is refused when made",
+        "refused when made, naming what is missing (threading: AttributeError)",
     ),
 }
 
@@ -300,6 +325,12 @@ async def _a_condition_foreign_lock(m: Any) -> None:
     m.Condition(threading.Lock())
 
 
+async def _a_condition_foreign_lock_async_with(m: Any) -> None:
+    # asyncio's fails awaiting the bool acquire() returns; aiosync's before taking the lock.
+    async with m.Condition(threading.Lock()):
+        pass
+
+
 async def _a_barrier_abort_then_wait(m: Any) -> None:
     b = m.Barrier(2)
     await b.abort()
@@ -336,6 +367,7 @@ ASYNC_CASES: list[tuple[str, Callable[[Any], Any]]] = [
     ("Queue(loop=)", _a_queue_loop_argument),
     ("Event(loop=)", _a_event_loop_argument),
     ("Condition(threading.Lock())", _a_condition_foreign_lock),
+    ("Condition(threading.Lock()) async with", _a_condition_foreign_lock_async_with),
     ("Queue(maxsize=1.5)", _a_queue_float_maxsize),
     ("Queue(maxsize='x')", _a_queue_str_maxsize),
     ("PriorityQueue unorderable put", _a_priority_unorderable),

@@ -10,7 +10,6 @@ import gc
 import inspect
 import pickle
 import re
-import threading
 import warnings
 import weakref
 
@@ -406,7 +405,7 @@ def test_constructor_arguments_still_checked():
     with pytest.raises(ValueError):
         aiosync.Semaphore(-1)
     with pytest.raises(TypeError):
-        aiosync.Condition(threading.Lock())
+        aiosync.Condition(object())
     assert aiosync.Semaphore(value=2)._value == 2
     assert aiosync.Barrier(parties=2, timeout=1).parties == 2
 

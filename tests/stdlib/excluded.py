@@ -74,11 +74,4 @@ EXCLUDED: dict[str, str] = {
 
 # Behavioural differences not fixed yet: run as expected failures (a hang ends at a short
 # timeout), so that a fix shows as an unexpected success until its entry goes.
-_FOREIGN_LOCK = (
-    "builds Condition(threading.Lock()): the condition protocol (release every level, wait, "
-    "take back) is the core's, over an aiosync lock; a foreign lock is refused when made"
-)
-
-TO_FIX: dict[str, str] = {
-    "ThreadingConditionTests::test_acquire": _FOREIGN_LOCK,
-}
+TO_FIX: dict[str, str] = {}

@@ -1,15 +1,17 @@
 //! Condition: conversion only; the wait / release / re-acquire / cancel protocol is the
-//! core's (`aiosync::Condition::wait_raw`).
+//! core's (`aiosync::Condition::wait_raw`, and `wait_external_blocking_with` over a lock
+//! from outside aiosync).
 
 use crate::bridge::Flag;
 use crate::bridge::{self, mode, wait_timeout_arg, Mode, Owned, PyPoll};
 use crate::dual_lock::DualLock;
+use crate::foreign_lock::{ForeignLock, ForeignParts};
 use crate::locks::{Lock, RLock};
 use crate::owners;
 use crate::repr;
 use aiosync::raw::{Holder, RawDualLock, RawLock, RawReentrantLock, Relock};
 use aiosync::{Condition as CoreCondition, RawWait, RawWaitError};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
@@ -29,6 +31,8 @@ enum Kind {
     Reentrant(Arc<Parts<RawReentrantLock>>),
     /// Its own lock (`Condition()`).
     Dual(Arc<Parts<RawDualLock>>),
+    /// A lock from outside aiosync (`threading.Lock()`, ...): threading forms only.
+    Foreign(Box<ForeignParts>),
 }
 
 /// A condition variable usable from threads and any number of event loops.
@@ -36,6 +40,14 @@ enum Kind {
 /// `Condition(lock=None)` makes its own lock; pass an `aiosync.Lock` or `aiosync.RLock`
 /// to share one. Notifications go to waiters oldest first; one given to a waiter that is
 /// then cancelled goes to the next waiter.
+///
+/// Any other lock object (`threading.Lock()`, `threading.RLock()`, anything with
+/// `acquire()` and `release()`) is used as `threading.Condition` uses it (its
+/// `_release_save`, `_acquire_restore` and `_is_owned` where it has them), in the
+/// threading forms only: taking such a lock back after a wait can only block the thread,
+/// which on an event loop would stall every task of it, so an asyncio form (`await
+/// cond.wait()`, `async with cond`, `acquire()` with no argument where a loop runs) raises
+/// `TypeError`.
 ///
 /// Its own lock is what each world's `Condition()` makes: to threading calls
 /// (`with cond`, `cond.acquire()` without a running loop) an `RLock`, as
@@ -50,7 +62,7 @@ pub(crate) struct Condition {
     lock: Py<PyAny>,
 }
 
-fn not_held(what: &str) -> PyErr {
+pub(crate) fn not_held(what: &str) -> PyErr {
     PyRuntimeError::new_err(format!("cannot {what} on un-acquired lock"))
 }
 
@@ -130,13 +142,11 @@ fn wait_blocking<L: Relock + Send + Sync>(
     Ok(r?.is_some())
 }
 
-/// A threading `wait_for`: the predicate's last value.
-fn wait_for_blocking<L: Relock + Send + Sync>(
-    py: Python<'_>,
-    parts: &Parts<L>,
-    holder: Holder,
+/// A threading `wait_for`, `wait_once(timeout)` being one wait: the predicate's last value.
+fn wait_for_blocking(
     predicate: &Bound<'_, PyAny>,
     timeout: Option<Duration>,
+    mut wait_once: impl FnMut(Option<Duration>) -> PyResult<bool>,
 ) -> PyResult<Py<PyAny>> {
     let end = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
@@ -154,7 +164,7 @@ fn wait_for_blocking<L: Relock + Send + Sync>(
                 Some(left)
             }
         };
-        wait_blocking(py, parts, holder, left)?;
+        wait_once(left)?;
     }
 }
 
@@ -175,6 +185,16 @@ impl Condition {
                 None if asyncio => owners::caller(py),
                 None => Ok(owners::thread()),
             },
+            // Not asked: a foreign lock tells itself whether the caller holds it.
+            Kind::Foreign(_) => Ok(owners::thread()),
+        }
+    }
+
+    /// Refuses an asyncio form over a foreign lock.
+    fn check_async(&self) -> PyResult<()> {
+        match &self.kind {
+            Kind::Foreign(p) => Err(p.no_async_form()),
+            _ => Ok(()),
         }
     }
 
@@ -186,7 +206,7 @@ impl Condition {
     ) -> PyResult<Py<PyAny>> {
         // The holder is the caller (as for RLock: `asyncio.wait_for` on 3.11 awaits it in
         // a task of its own). Not held: the awaitable raises when awaited, as asyncio's
-        // coroutine does.
+        // coroutine does. Over a foreign lock there is no asyncio form (below).
         let holder = self.holder(py, true)?;
         let poll: Box<dyn PyPoll> = match &self.kind {
             Kind::Plain(p) => Box::new(WaitPoll {
@@ -207,6 +227,7 @@ impl Condition {
                 predicate,
                 wait: None,
             }),
+            Kind::Foreign(p) => return Err(p.no_async_form()),
         };
         bridge::waiter(py, lp, Some("Condition.wait()"), poll)
     }
@@ -223,18 +244,26 @@ impl Condition {
             (Kind::Plain(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
             (Kind::Reentrant(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
             (Kind::Dual(p), None) => wait_blocking(py, p, holder, t)?.into_py_any(py),
-            (Kind::Plain(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
-            (Kind::Reentrant(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
-            (Kind::Dual(p), Some(f)) => wait_for_blocking(py, p, holder, f, t),
+            (Kind::Foreign(p), None) => p.wait(py, t)?.into_py_any(py),
+            (Kind::Plain(p), Some(f)) => {
+                wait_for_blocking(f, t, |left| wait_blocking(py, p, holder, left))
+            }
+            (Kind::Reentrant(p), Some(f)) => {
+                wait_for_blocking(f, t, |left| wait_blocking(py, p, holder, left))
+            }
+            (Kind::Dual(p), Some(f)) => {
+                wait_for_blocking(f, t, |left| wait_blocking(py, p, holder, left))
+            }
+            (Kind::Foreign(p), Some(f)) => wait_for_blocking(f, t, |left| p.wait(py, left)),
         }
     }
 
     fn notify_n(&self, py: Python<'_>, n: usize) -> PyResult<()> {
-        let h = self.holder(py, true)?;
         let r = match &self.kind {
-            Kind::Plain(p) => p.cond.notify_raw(&*p.lock, &h, n),
-            Kind::Reentrant(p) => p.cond.notify_raw(&*p.lock, &h, n),
-            Kind::Dual(p) => p.cond.notify_raw(&*p.lock, &h, n),
+            Kind::Plain(p) => p.cond.notify_raw(&*p.lock, &self.holder(py, true)?, n),
+            Kind::Reentrant(p) => p.cond.notify_raw(&*p.lock, &self.holder(py, true)?, n),
+            Kind::Dual(p) => p.cond.notify_raw(&*p.lock, &self.holder(py, true)?, n),
+            Kind::Foreign(p) => return p.notify(py, n),
         };
         r.map(drop).map_err(|_| not_held("notify"))
     }
@@ -244,6 +273,7 @@ impl Condition {
             Kind::Plain(p) => &p.cond,
             Kind::Reentrant(p) => &p.cond,
             Kind::Dual(p) => &p.cond,
+            Kind::Foreign(p) => &p.cond,
         }
     }
 }
@@ -280,9 +310,10 @@ impl Condition {
                 lock: l.get().raw().clone(),
             }))
         } else {
-            return Err(PyTypeError::new_err(
-                "Condition needs an aiosync.Lock or aiosync.RLock",
-            ));
+            Kind::Foreign(Box::new(ForeignParts {
+                cond: CoreCondition::new(),
+                lock: ForeignLock::new(&lock)?,
+            }))
         };
         Ok(Condition {
             kind,
@@ -297,6 +328,8 @@ impl Condition {
     }
 
     /// The lock's `acquire(...)`, with its arguments (see `Lock.acquire`, `RLock.acquire`).
+    /// A foreign lock's without arguments where a loop runs would be the asyncio form: a
+    /// `TypeError`, as for `wait()`.
     ///
     /// Cancel safety: as the lock's.
     #[pyo3(signature = (*args, **kwargs))]
@@ -306,6 +339,12 @@ impl Condition {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
+        if let Kind::Foreign(p) = &self.kind {
+            let threading_args = !args.is_empty() || kwargs.is_some_and(|k| !k.is_empty());
+            if let Mode::Async(_) = mode(py, threading_args)? {
+                return Err(p.no_async_form());
+            }
+        }
         Ok(self
             .lock
             .bind(py)
@@ -320,11 +359,17 @@ impl Condition {
             .map(drop)
     }
 
-    fn locked(&self) -> bool {
+    /// Whether the lock is held (a foreign lock's `locked()`).
+    fn locked(&self, py: Python<'_>) -> PyResult<bool> {
         match &self.kind {
-            Kind::Plain(p) => p.lock.is_locked(),
-            Kind::Reentrant(p) => p.lock.is_locked(),
-            Kind::Dual(p) => p.lock.is_locked(),
+            Kind::Plain(p) => Ok(p.lock.is_locked()),
+            Kind::Reentrant(p) => Ok(p.lock.is_locked()),
+            Kind::Dual(p) => Ok(p.lock.is_locked()),
+            Kind::Foreign(_) => self
+                .lock
+                .bind(py)
+                .call_method0(pyo3::intern!(py, "locked"))?
+                .is_truthy(),
         }
     }
 
@@ -346,6 +391,7 @@ impl Condition {
 
     /// `async with cond`: the lock's `__aenter__`. Cancel safety: as the lock's.
     fn __aenter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.check_async()?;
         Ok(self
             .lock
             .bind(py)
@@ -356,6 +402,7 @@ impl Condition {
     /// The lock's `__aexit__` (releases it).
     #[pyo3(signature = (*args))]
     fn __aexit__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        self.check_async()?;
         Ok(self
             .lock
             .bind(py)
@@ -394,6 +441,7 @@ impl Condition {
     /// The asyncio form of the lock's `acquire()` whatever the caller (the lock's own
     /// `acquire_async`). Cancel safety: as `acquire`.
     fn acquire_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.check_async()?;
         Ok(self
             .lock
             .bind(py)
@@ -412,6 +460,9 @@ impl Condition {
         blocking: Flag,
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
+        if let Kind::Foreign(p) = &self.kind {
+            return p.lock.acquire(py, blocking.0, timeout);
+        }
         Ok(self
             .lock
             .bind(py)
@@ -425,6 +476,7 @@ impl Condition {
     /// is raised, and a notification it was given goes to the next waiter.
     #[pyo3(name = "wait_async")]
     fn wait_async_py(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.check_async()?;
         bridge::async_form(py, |lp, _| self.wait_async(py, lp, None))
     }
 
@@ -438,6 +490,7 @@ impl Condition {
     /// The asyncio form of `wait_for(predicate)` whatever the caller. Cancel safety: as
     /// `wait_async`.
     fn wait_for_async(&self, py: Python<'_>, predicate: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        self.check_async()?;
         bridge::async_form(py, |lp, _| self.wait_async(py, lp, Some(predicate)))
     }
 
@@ -473,8 +526,14 @@ impl Condition {
     /// `<locked aiosync.Condition object at 0x… [locked, waiters:1]>`.
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let this = slf.get();
-        let state = if this.locked() { "locked" } else { "unlocked" };
-        let extras = repr::extras(state, this.cond().waiters());
+        let waiters = this.cond().waiters();
+        // A foreign lock without `locked()` leaves the state out.
+        let Ok(locked) = this.locked(slf.py()) else {
+            let extras = repr::extras("", waiters);
+            return repr::lock(slf.as_any(), "", "", extras.trim_start_matches(", "));
+        };
+        let state = if locked { "locked" } else { "unlocked" };
+        let extras = repr::extras(state, waiters);
         repr::lock(slf.as_any(), state, "", &extras)
     }
 }

@@ -9,6 +9,7 @@ mod condition;
 mod dual_lock;
 mod errors;
 mod event;
+mod foreign_lock;
 mod locks;
 mod object_lock;
 mod owners;

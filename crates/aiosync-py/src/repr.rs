@@ -23,7 +23,8 @@ pub(crate) fn extras(state: &str, waiters: usize) -> String {
     }
 }
 
-/// A lock's repr: `<{state} {class} object{detail} at {address} [{extras}]>`
+/// A lock's repr: `<{state} {class} object{detail} at {address} [{extras}]>` (an empty
+/// `state` is left out, with its space)
 /// (`detail`: threading's `owner=… count=…`, with its leading space, or empty).
 pub(crate) fn lock(
     slf: &Bound<'_, PyAny>,
@@ -37,7 +38,12 @@ pub(crate) fn lock(
     } else {
         format!(" [{extras}]")
     };
-    Ok(format!("<{state} {class} object{detail} at {at}{extras}>"))
+    let state = if state.is_empty() {
+        String::new()
+    } else {
+        format!("{state} ")
+    };
+    Ok(format!("<{state}{class} object{detail} at {at}{extras}>"))
 }
 
 /// threading's `<{class} at {address}: {threading}>` nested in asyncio's

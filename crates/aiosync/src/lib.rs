@@ -8,7 +8,7 @@
 //! | [`RwLock`] | many readers or one writer; upgradable reads |
 //! | [`Semaphore`] | counting permits, optionally bounded, multi-permit acquires |
 //! | [`Event`] | a flag to wait for, which can be set and cleared again |
-//! | [`Condition`] | a condition variable for [`Mutex`] |
+//! | [`Condition`] | a condition variable for [`Mutex`] (and the raw layer's locks, and any [`ExternalLock`]) |
 //! | [`Queue`] | FIFO, LIFO or priority queue with backpressure, `task_done`/`join`, `shutdown`/`close`, a bound that can change |
 //! | [`Barrier`] | a reusable rendezvous for N parties, with abort and reset |
 //! | `facade`, `#[blocking]`, `#[unblock]` (feature `facade`) | a blocking API generated from an async one (on a tokio runtime thread), and the reverse |
@@ -72,7 +72,8 @@ pub use barrier::{
     LeadWait, ZeroPartiesError,
 };
 pub use condition::{
-    Condition, ConditionWait, Notified, RawWait, RawWaitBlocking, RawWaitError, ReentrantWait,
+    Condition, ConditionWait, ExternalLock, ExternalLockError, Notified, RawWait, RawWaitBlocking,
+    RawWaitError, ReentrantWait,
 };
 pub use event::{Event, EventWait};
 pub use mutex::{Lock, LockArc, Mutex, MutexGuard, MutexGuardArc};

@@ -16,6 +16,7 @@
 //! | `ReentrantMutexGuard<'_, T>` (only gives `&T`) | `T: Sync` | `T: Sync` |
 //! | `ReentrantMutexGuardArc<T>` | `T: Send + Sync` | `T: Send + Sync` |
 //! | `task::Scoped<F>` | `F: Send` | `F: Sync` |
+//! | `ExternalLockError<E>` (`E`: the external lock's error) | `E: Send` | `E: Sync` |
 //! | everything else | always | always |
 //!
 //! So, for example, `MutexGuard<'_, Cell<u32>>`, `MutexGuardArc<Cell<u32>>` and
@@ -32,10 +33,10 @@ mod common;
 use aiosync::task::{self, OwnerId, Scoped};
 use aiosync::{
     Acquire, AcquireArc, Barrier, BarrierWait, BarrierWaitResult, BrokenBarrierError, Condition,
-    ConditionWait, Event, EventWait, Lock, LockArc, Mutex, MutexGuard, MutexGuardArc,
-    NoTaskIdError, PermitOverflowError, ReentrantLock, ReentrantLockArc, ReentrantMutex,
-    ReentrantMutexGuard, ReentrantMutexGuardArc, Semaphore, SemaphoreGuard, SemaphoreGuardArc,
-    ZeroPartiesError,
+    ConditionWait, Event, EventWait, ExternalLockError, Lock, LockArc, Mutex, MutexGuard,
+    MutexGuardArc, NoTaskIdError, PermitOverflowError, ReentrantLock, ReentrantLockArc,
+    ReentrantMutex, ReentrantMutexGuard, ReentrantMutexGuardArc, Semaphore, SemaphoreGuard,
+    SemaphoreGuardArc, ZeroPartiesError,
 };
 use common::*;
 use std::cell::Cell;
@@ -190,6 +191,8 @@ assert_value!(ConditionWait<'_, u32>: Send, Sync, Unpin);
 assert_value!(ConditionWait<'_, Cell<u32>>: Send, NotSync, Unpin);
 assert_value!(ConditionWait<'_, Rc<u32>>: NotSend, NotSync, Unpin);
 assert_value!(ConditionWait<'_, PhantomPinned>: Send, Sync, Unpin);
+assert_value!(ExternalLockError<u32>: Send, Sync, Unpin);
+assert_value!(ExternalLockError<Rc<u32>>: NotSend, NotSync, Unpin);
 
 assert_value!(Barrier: Send, Sync, Unpin);
 assert_value!(BarrierWait<'_>: Send, Sync, Unpin);

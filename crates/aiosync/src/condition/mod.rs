@@ -1,4 +1,5 @@
-//! A condition variable that works with [`Mutex`] from tasks and threads.
+//! A condition variable that works with [`Mutex`] from tasks and threads, with the raw
+//! layer's locks (`raw_wait`) and with locks defined outside aiosync (`external`).
 
 use crate::kernel::listener::{pass_on, Listener, Waitable};
 use crate::kernel::{block, Node, NodeState, WaitList, Wakers};
@@ -19,6 +20,10 @@ use std::time::Duration;
 /// waiter rather than lost. As with every condition variable, check the condition in a
 /// loop (or use [`Condition::wait_for`]): another holder may change the state between the
 /// notification and the moment the waiter gets the lock back.
+///
+/// Besides [`Mutex`], it works with the raw layer's locks ([`Condition::wait_raw`]) and,
+/// for blocking waits, with a lock defined outside aiosync ([`ExternalLock`],
+/// [`Condition::wait_external_blocking`]).
 ///
 /// # Examples
 ///
@@ -386,5 +391,7 @@ impl<T: ?Sized> fmt::Debug for ConditionWait<'_, T> {
     }
 }
 
+mod external;
 mod raw_wait;
+pub use external::{ExternalLock, ExternalLockError};
 pub use raw_wait::{RawWait, RawWaitBlocking, RawWaitError, ReentrantWait};
