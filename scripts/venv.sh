@@ -6,7 +6,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2.3" "mypy>=1.18" "ruff>=0.6" "typing_extensions>=4.15"
+# Pinned: a new mypy (stubtest) or ruff release must not change what CI checks.
+.venv/bin/python -m pip install -q "maturin==1.16.0" "pytest==9.2.0" "pytest-timeout==2.4.0" "mypy==2.4.1" "ruff==0.17.6" "typing_extensions==4.16.0"
 .venv/bin/python -m pip install -q "pytest-asyncio==1.5.0"
 # synchronicity's own test suite (from its source distribution), which the tests run
 # against aiosync.Synchronizer: a download failure stops here, loudly.

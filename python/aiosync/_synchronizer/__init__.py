@@ -176,12 +176,15 @@ class Synchronizer:
         call never runs; once it runs, the awaiter is released at once and the blocking
         code finishes on its worker (a thread cannot be interrupted).
         """
+        return self._asyncify(obj)  # type: ignore[no-any-return]
+
+    def _asyncify(self, obj: Any) -> Any:
         if self._runtime.closed:
             raise ClosedError("this Synchronizer is closed")
         if inspect.isclass(obj):
-            return asyncify_class(self._pool, obj)  # type: ignore[return-value]
+            return asyncify_class(self._pool, obj)
         if callable(obj):
-            return asyncify_function(self._pool, obj)  # type: ignore[return-value]
+            return asyncify_function(self._pool, obj)
         raise TypeError(f"cannot asyncify {obj!r}: not a class or a callable")
 
     def nowrap(self, obj: F) -> F:
