@@ -83,8 +83,11 @@ class Synchronizer:
 
     def close(self) -> None:
         """Cancels the tasks, finalizes suspended async generators on the loop, stops it
-        and joins its thread (bounded). Idempotent; a call afterwards raises."""
+        and joins its thread (bounded). Idempotent; a call afterwards raises. The
+        `asyncify` workers stop after the jobs already queued; an asyncified call made
+        afterwards raises too."""
         self._runtime.close()
+        self._pool.close(timeout=10.0)
 
     def _close_loop(self) -> None:
         self.close()

@@ -14,6 +14,7 @@ import functools
 import inspect
 import os
 import threading
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Callable
 
@@ -78,7 +79,17 @@ class WorkerPool:
             raise ValueError("the asyncify pool needs at least one worker")
         self._size, self._name = size, name
         self._lock = threading.Lock()
+        self._closed = False
         self._reset()
+        _pools.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the workers are gone, and the lock and the job queue may
+        have been held by one of them; start afresh (closed stays closed)."""
+        closed = self._closed
+        self._lock = threading.Lock()
+        self._reset()
+        self._closed = closed
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -90,9 +101,6 @@ class WorkerPool:
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Job:
         job = _Job(fn, args, kwargs)
         with self._lock:
-            if self._pid != os.getpid():
-                self._lock = threading.Lock()
-                self._reset()
             if self._closed:
                 raise ClosedError("this Synchronizer is closed")
             # `_idle` counts the workers no queued job is meant for: each job takes one,
@@ -128,6 +136,18 @@ class WorkerPool:
                 self._jobs.put_nowait(None)
         for t in threads:
             t.join(timeout)
+
+
+_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for pool in list(_pools):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 def _step(it: Iterator[Any]) -> Any:

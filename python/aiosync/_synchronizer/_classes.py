@@ -354,7 +354,9 @@ def wrap_class(s: Synchronizer, cls: type, name: str | None, target_module: str 
         "__doc__": cls.__doc__,
     }
     for k, v in cls.__dict__.items():
-        if k in _SKIP or k == "__init__":
+        # `_aiosync_*`: the marks synchronizers leave on what they wrapped (another
+        # synchronizer's wrapper of `cls` must not look like this one's to it).
+        if k in _SKIP or k == "__init__" or k.startswith("_aiosync_"):
             continue
         ns[k] = _wrap_member(s, cls, k, v, new_name)
     ns.update(_protocols(s, cls))

@@ -86,16 +86,17 @@ def run_generator_blocking(s: Synchronizer, agen: Any, out: bool) -> Iterator[An
                         value = rt.run_blocking(_asend(agen, s._translate_in(sent)))
                 except StopAsyncIteration:
                     return
-                try:
-                    sent = yield s._translate_out(value) if out else value
-                except GeneratorExit:
-                    raise
-                except BaseException as e:  # gen.throw(): into the async generator
+                while True:
                     try:
-                        value = rt.run_blocking(_athrow(agen, e))
-                    except StopAsyncIteration:
-                        return
-                    sent = yield s._translate_out(value) if out else value
+                        sent = yield s._translate_out(value) if out else value
+                        break
+                    except GeneratorExit:
+                        raise
+                    except BaseException as e:  # gen.throw(): into the async generator
+                        try:
+                            value = rt.run_blocking(_athrow(agen, e))
+                        except StopAsyncIteration:
+                            return
     finally:
         if not rt.closed:
             rt.finalize_blocking(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)

@@ -122,7 +122,18 @@ def _discard(aw: Any) -> None:
 class _Call:
     """One call crossing to the loop: its outcome, and the task once started."""
 
-    __slots__ = ("done", "value", "error", "task", "cancelled", "started", "aw", "post", "future")
+    __slots__ = (
+        "done",
+        "value",
+        "error",
+        "task",
+        "cancelled",
+        "started",
+        "aw",
+        "post",
+        "future",
+        "loop",
+    )
 
     def __init__(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None) -> None:
         self.aw: Awaitable[Any] | None = aw
@@ -135,6 +146,8 @@ class _Call:
         self.cancelled = False
         # `_future=True`: resolved with the outcome, from the loop thread.
         self.future: concurrent.futures.Future[Any] | None = None
+        # The loop it was (perhaps) handed to: set just before the hand-over.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def set(self, value: Any, error: BaseException | None) -> None:
         """Records the outcome (first one wins) and wakes the caller."""
@@ -197,8 +210,16 @@ class Runtime:
                 thread = threading.Thread(
                     target=self._run, args=(loop,), name=self._name, daemon=True
                 )
-                self._loop, self._thread = loop, thread
-                thread.start()
+                try:
+                    thread.start()
+                finally:
+                    # Known only once its thread runs: a Ctrl-C inside `start()` must not
+                    # leave a loop that nobody runs for every later call to wait on.
+                    if thread.ident is not None:
+                        self._loop, self._thread = loop, thread
+                    else:
+                        loop.close()
+            assert self._loop is not None
             return self._loop
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -267,12 +288,41 @@ class Runtime:
         self._pending.add(call)
         call.task = asyncio.get_running_loop().create_task(_guarded(call.aw, call, self._pending))
 
-    @staticmethod
-    def _cancel(call: _Call) -> None:
+    def _abandon(self, call: _Call) -> None:
+        """On the loop: the caller gave up on `call` (Ctrl-C, cancellation). A started
+        task is cancelled; one not started yet sees `cancelled` at its first step; a call
+        whose hand-over never arrived is ended here."""
         call.cancelled = True
+        if call.done.is_set():
+            return
         task = call.task
-        if task is not None and call.started:
+        if task is None:  # `_start` never ran for it: its hand-over was lost
+            _discard(call.aw)
+            call.aw = None
+            call.set(None, asyncio.CancelledError())
+        elif call.started:
             task.cancel()  # before its first step, `_guarded` sees `cancelled` instead
+
+    def _schedule(self, call: _Call) -> None:
+        """Hands `call` to the loop (starting it if need be)."""
+        loop = self.loop()
+        call.loop = loop
+        loop.call_soon_threadsafe(self._start, call)
+
+    def _give_up(self, call: _Call) -> bool:
+        """After an interruption anywhere in `_schedule` or the wait: makes sure the call
+        ends (cancelled if it runs). Whether it may still be running (then wait for it)."""
+        loop = call.loop
+        if loop is None:  # never handed over
+            _discard(call.aw)
+            call.aw = None
+            return False
+        call.cancelled = True
+        try:
+            loop.call_soon_threadsafe(self._abandon, call)
+        except RuntimeError:  # its loop is closed: nothing of it runs any more
+            return False
+        return True
 
     def submit(
         self,
@@ -285,9 +335,9 @@ class Runtime:
         call = _Call(aw, post)
         call.future = future
         try:
-            self.loop().call_soon_threadsafe(self._start, call)
+            self._schedule(call)
         except BaseException:
-            _discard(aw)
+            self._give_up(call)
             raise
         return call
 
@@ -302,7 +352,7 @@ class Runtime:
             )
         if getattr(_local, "runtime", None) is None:
             # A plain thread: no loop waits on it, so it can be in no cycle.
-            return self._wait(self.submit(aw, post))
+            return self._call_blocking(_Call(aw, post))
         me = threading.get_ident()
         # A loop thread blocking on another synchronizer: checked and recorded at once,
         # before the call starts, so that two loop threads blocking on each other's
@@ -315,20 +365,21 @@ class Runtime:
                 raise
             _blocked_on[me] = self
         try:
-            return self._wait(self.submit(aw, post))
+            return self._call_blocking(_Call(aw, post))
         finally:
             with _blocked_lock:
                 _blocked_on.pop(me, None)
 
-    def _wait(self, call: _Call) -> Any:
+    def _call_blocking(self, call: _Call) -> Any:
+        # One `try` from the hand-over to the outcome: a Ctrl-C landing anywhere in it,
+        # even as the call is being queued, cancels the inner task and waits for its
+        # cleanup before the interruption goes on.
         try:
+            self._schedule(call)
             call.done.wait_blocking()
         except BaseException:
-            # Ctrl-C (or any interruption): the inner task is cancelled and its cleanup
-            # awaited before the interruption goes on. `_start` was scheduled before
-            # `_cancel`, so the task exists by then, or is never made.
-            self.loop().call_soon_threadsafe(self._cancel, call)
-            _wait_uninterrupted(call.done)
+            if self._give_up(call):
+                _wait_uninterrupted(call.done)
             raise
         return call.outcome()
 
@@ -338,11 +389,13 @@ class Runtime:
         if self.is_loop_thread():  # already on the synchronizer's loop
             value = await aw
             return value if post is None else post(value)
-        call = self.submit(aw, post)
+        call = _Call(aw, post)
         try:
+            self._schedule(call)
             await call.done.wait_async()
         except BaseException:
-            self.loop().call_soon_threadsafe(self._cancel, call)
+            if not self._give_up(call):
+                raise
             while not call.done.is_set():
                 try:
                     await call.done.wait_async()
