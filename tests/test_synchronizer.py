@@ -176,3 +176,26 @@ def test_starting_never_blocks_a_running_loop():
             return await asyncio.wait_for(one.aio(), DEADLINE)
 
         assert asyncio.run(main()) == 1
+
+
+def test_a_bare_async_iterator_without_aclose_iterates_both_ways(s):
+    class Stream:
+        def __init__(self) -> None:
+            self.i = 0
+
+        def __aiter__(self) -> Stream:
+            return self
+
+        async def __anext__(self) -> int:
+            self.i += 1
+            if self.i > 3:
+                raise StopAsyncIteration
+            return self.i
+
+    wrapped = s.wrap(Stream)
+    assert list(wrapped()) == [1, 2, 3]
+
+    async def main() -> list[int]:
+        return [x async for x in wrapped()]
+
+    assert asyncio.run(main()) == [1, 2, 3]

@@ -98,7 +98,7 @@ def run_generator_blocking(s: Synchronizer, agen: Any, out: bool) -> Iterator[An
                         except StopAsyncIteration:
                             return
     finally:
-        if not rt.closed:
+        if not rt.closed and hasattr(agen, "aclose"):  # a bare async iterator has none
             rt.finalize_blocking(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)
 
 
@@ -136,7 +136,7 @@ async def drive_async(
                         except StopAsyncIteration:
                             return
     finally:
-        if not rt.closed:
+        if not rt.closed and hasattr(agen, "aclose"):
             await rt.finalize_async(_aclose(agen), s._asyncgen_finalizer_timeout_seconds)
 
 
