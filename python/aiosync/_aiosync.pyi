@@ -1,11 +1,13 @@
 """Type stubs for the native module `aiosync._aiosync`."""
 
 from collections.abc import Awaitable, Callable
+from types import ModuleType as _ModuleType
 from typing import Any, final
 
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "redis",
     "Lock",
     "RLock",
     "Semaphore",
@@ -33,6 +35,9 @@ __all__ = [
 
 def _running_loop() -> Any: ...
 def _current_task() -> Any: ...
+
+# `aiosync._aiosync.redis`: Client, Lock, Hold, LeaseLost; typed through `aiosync.redis`.
+redis: _ModuleType
 
 @final
 class _Ready:
