@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The aiosync-redis tests (Rust and Python) start a real redis-server themselves.
+if ! command -v redis-server >/dev/null; then
+  echo "== installing redis-server (needed by the aiosync-redis tests)"
+  if ! { apt-get update -qq && apt-get install -y -qq redis-server; } || ! command -v redis-server >/dev/null; then
+    echo "error: redis-server is not on PATH and apt-get could not install it" >&2
+    exit 1
+  fi
+fi
+
 echo "== cargo test (workspace: unit, integration, doc tests)"
 # `aiosync/facade`: the blocking facade and `#[aiosync::blocking]` (tests/facade.rs,
 # tests/blocking.rs and their doc tests need it).

@@ -2,11 +2,13 @@
 
 from collections.abc import Awaitable, Callable
 from types import GenericAlias
+from types import ModuleType as _ModuleType
 from typing import Any, Generic, Protocol, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 
 __all__ = [
+    "redis",
     "Lock",
     "RLock",
     "Semaphore",
@@ -36,6 +38,9 @@ _T = TypeVar("_T")
 
 def _running_loop() -> Any: ...
 def _current_task() -> Any: ...
+
+# `aiosync._aiosync.redis`: Client, Lock, Hold, LeaseLost; typed through `aiosync.redis`.
+redis: _ModuleType
 
 @final
 class _Ready:

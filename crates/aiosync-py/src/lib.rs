@@ -14,6 +14,7 @@ mod locks;
 mod object_lock;
 mod owners;
 mod queue;
+mod redis;
 mod repr;
 mod rwlock;
 mod semaphore;
@@ -45,6 +46,7 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::_running_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_current_task, m)?)?;
     m.add_class::<bridge::Waiter>()?;
+    redis::register(m)?;
     plain_type_names(m, PLAIN_NAMED)?;
     Ok(())
 }

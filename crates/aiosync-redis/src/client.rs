@@ -1,0 +1,310 @@
+//! The client: one command connection, one pub/sub thread that wakes waiters, one
+//! heartbeat thread that renews every hold and makes every waiter re-check.
+
+use crate::lock::{HoldState, Lock};
+use crate::scripts::Scripts;
+use crate::Error;
+use aiosync::Event;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A connection to one Redis server, shared by every thread and task of the process.
+///
+/// Cloning is cheap and gives the same client. The client runs two threads: one listens
+/// on its pub/sub channel and wakes the waiter a release handed a lock to; the other, a
+/// heartbeat every third of the lease, renews every hold and makes every waiter re-check
+/// (so a lost message or a crashed holder only delays a waiter by one beat).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", Duration::from_secs(10))?;
+/// let hold = client.lock("report").lock_blocking()?;
+/// println!("fencing token {}", hold.token());
+/// hold.release()?;
+/// # Ok::<(), aiosync_redis::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("namespace", &self.shared.namespace)
+            .field("lease", &self.shared.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) namespace: String,
+    pub(crate) lease: Duration,
+    /// This client's part of every waiter id; its wake channel is `NS:wake:ID`.
+    pub(crate) id: String,
+    redis: redis::Client,
+    conn: Mutex<Option<redis::Connection>>,
+    pub(crate) scripts: Scripts,
+    seq: AtomicU64,
+    /// Waiter id → the event its waiter sleeps on.
+    waiters: Mutex<HashMap<String, Arc<Event>>>,
+    /// Waiter id of a hold → its state, for the heartbeat.
+    holds: Mutex<HashMap<String, Arc<HoldState>>>,
+    heartbeat_suspended: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Client {
+    /// Connects to the server at `url` (`redis://host:port/db`). Every key lives under
+    /// `namespace`; `lease` is how long a hold survives without renewal (its holder's
+    /// heartbeat renews it every `lease / 3`), so a crashed holder's lock comes back
+    /// after at most `lease`.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let client = aiosync_redis::Client::open("redis://127.0.0.1:6379/", "app", Duration::from_secs(5))?;
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn open(url: &str, namespace: &str, lease: Duration) -> Result<Client, Error> {
+        if lease < Duration::from_millis(30) {
+            return Err(Error::Config("lease must be at least 30 ms".into()));
+        }
+        let redis = redis::Client::open(url)?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let id = format!("{:x}{:x}", nanos, std::process::id());
+        let shared = Arc::new(Shared {
+            namespace: namespace.to_owned(),
+            lease,
+            id,
+            redis,
+            conn: Mutex::new(None),
+            scripts: Scripts::new(),
+            seq: AtomicU64::new(0),
+            waiters: Mutex::new(HashMap::new()),
+            holds: Mutex::new(HashMap::new()),
+            heartbeat_suspended: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        });
+        // Fail here, not at the first lock, if the server cannot be reached.
+        shared.run(|c| redis::cmd("PING").query::<String>(c))?;
+        let pubsub = shared
+            .redis
+            .get_connection_with_timeout(shared.io_timeout())?;
+        // Wait for the subscription, so no handoff to this client's waiters goes unheard.
+        let (ready, subscribed) = std::sync::mpsc::channel();
+        spawn("aiosync-redis-pubsub", &shared, move |w| {
+            listen(w, pubsub, ready)
+        });
+        let _ = subscribed.recv_timeout(shared.io_timeout());
+        spawn("aiosync-redis-heartbeat", &shared, heartbeat);
+        Ok(Client { shared })
+    }
+
+    /// The lock named `name` in this client's namespace: the same lock for every client
+    /// of the same server and namespace.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let lock = client.lock("orders");
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn lock(&self, name: &str) -> Lock {
+        Lock::new(self.shared.clone(), name)
+    }
+
+    /// The lease given at [`Client::open`].
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// assert_eq!(client.lease().as_secs(), 5);
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn lease(&self) -> Duration {
+        self.shared.lease
+    }
+
+    /// Stops (or restarts) renewing leases, as a crashed or paused holder would: for
+    /// failure tests only.
+    #[doc(hidden)]
+    pub fn suspend_heartbeat(&self, suspended: bool) {
+        self.shared
+            .heartbeat_suspended
+            .store(suspended, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Shared {
+    /// Socket timeouts: a third of the lease, so a dead server shows before a hold expires.
+    fn io_timeout(&self) -> Duration {
+        self.lease / 3
+    }
+
+    pub(crate) fn beat(&self) -> Duration {
+        self.lease / 3
+    }
+
+    pub(crate) fn next_waiter_id(&self) -> String {
+        format!("{}-{}", self.id, self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn wake_prefix(&self) -> String {
+        format!("{}:wake:", self.namespace)
+    }
+
+    /// Runs `f` on the command connection, connecting first if needed. On a connection
+    /// error it reconnects and tries once more: every script is idempotent for its id.
+    pub(crate) fn run<T>(
+        &self,
+        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
+        let mut slot = self.conn.lock();
+        let mut last = None;
+        for _ in 0..2 {
+            if slot.is_none() {
+                let c = match self.redis.get_connection_with_timeout(self.io_timeout()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                };
+                c.set_read_timeout(Some(self.io_timeout()))?;
+                c.set_write_timeout(Some(self.io_timeout()))?;
+                *slot = Some(c);
+            }
+            let conn = slot.as_mut().expect("connected above");
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                    *slot = None;
+                    last = Some(e);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last.expect("two failed tries").into())
+    }
+
+    pub(crate) fn add_waiter(&self, id: &str) -> Arc<Event> {
+        let ev = Arc::new(Event::new());
+        self.waiters.lock().insert(id.to_owned(), ev.clone());
+        ev
+    }
+
+    pub(crate) fn remove_waiter(&self, id: &str) {
+        self.waiters.lock().remove(id);
+    }
+
+    pub(crate) fn add_hold(&self, id: &str, state: Arc<HoldState>) {
+        self.holds.lock().insert(id.to_owned(), state);
+    }
+
+    pub(crate) fn remove_hold(&self, id: &str) {
+        self.holds.lock().remove(id);
+    }
+
+    fn wake_all(&self) {
+        // Collect, unlock, then wake: a woken waiter takes this lock to leave.
+        let evs: Vec<_> = self.waiters.lock().values().cloned().collect();
+        for ev in evs {
+            ev.set();
+        }
+    }
+}
+
+fn spawn(name: &str, shared: &Arc<Shared>, f: impl FnOnce(Weak<Shared>) + Send + 'static) {
+    let weak = Arc::downgrade(shared);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || f(weak))
+        .expect("spawn a client thread");
+}
+
+/// The pub/sub thread: a message names the waiter a release handed the lock to.
+fn listen(weak: Weak<Shared>, mut conn: redis::Connection, ready: std::sync::mpsc::Sender<()>) {
+    loop {
+        // One `PubSub` per connection: dropping it unsubscribes.
+        let mut ps = conn.as_pubsub();
+        if subscribe(&weak, &mut ps).is_ok() {
+            let _ = ready.send(());
+            loop {
+                let msg = ps.get_message();
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                match msg {
+                    Ok(m) => {
+                        if let Ok(id) = m.get_payload::<String>() {
+                            let ev = shared.waiters.lock().get(&id).cloned();
+                            if let Some(ev) = ev {
+                                ev.set();
+                            }
+                        }
+                    }
+                    Err(e) if e.is_timeout() => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        drop(ps);
+        // Messages may have been lost while disconnected: everyone re-checks.
+        let Some(shared) = weak.upgrade() else { return };
+        shared.wake_all();
+        drop(shared);
+        std::thread::sleep(Duration::from_millis(50));
+        let Some(shared) = weak.upgrade() else { return };
+        if let Ok(c) = shared
+            .redis
+            .get_connection_with_timeout(shared.io_timeout())
+        {
+            conn = c;
+        }
+    }
+}
+
+fn subscribe(weak: &Weak<Shared>, ps: &mut redis::PubSub<'_>) -> redis::RedisResult<()> {
+    let Some(shared) = weak.upgrade() else {
+        return Err((redis::ErrorKind::Io, "client dropped").into());
+    };
+    ps.set_read_timeout(Some(Duration::from_millis(200)))?;
+    ps.subscribe(format!("{}{}", shared.wake_prefix(), shared.id))
+}
+
+/// The heartbeat: renews every hold, marks lost the ones it cannot, wakes every waiter.
+fn heartbeat(weak: Weak<Shared>) {
+    let mut next = Instant::now();
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        next += shared.beat();
+        if !shared.heartbeat_suspended.load(Ordering::SeqCst) {
+            let holds: Vec<_> = shared.holds.lock().values().cloned().collect();
+            for h in holds {
+                h.renew(&shared);
+            }
+            shared.wake_all();
+        }
+        drop(shared);
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
+    }
+}
