@@ -6,29 +6,14 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release --test condition_external`
 #![cfg(loom)]
 
+use aiosync_loom_tests::{model, poll_once};
+
 use aiosync::raw::{Holder, RawLock};
 use aiosync::{Condition, ExternalLock, Notified};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
-/// A model checker bounded so the models run in seconds; raise the bound with
-/// `LOOM_MAX_PREEMPTIONS` for a deeper search.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
-
-fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
-}
 
 /// The "foreign" lock: a guardless lock with `lock()` / `unlock()` (a [`RawLock`], so
 /// loom sees its synchronization), plus a flag it protects.

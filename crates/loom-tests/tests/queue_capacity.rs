@@ -5,34 +5,14 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release --test queue_capacity`
 #![cfg(loom)]
 
+use aiosync_loom_tests::{both_modes, model};
+
 use aiosync::{Queue, TryPutError};
 use loom::sync::Arc;
 use loom::thread;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Waker};
-
-/// A model checker bounded so the file runs in well under a minute; raise the bound with
-/// `LOOM_MAX_PREEMPTIONS` for a deeper search.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
-
-/// Runs `f` twice: once where running threads may barge, once where every release hands
-/// over directly (the head waiter always counts as starving).
-fn both_modes(f: impl Fn() + Sync + Send + 'static) {
-    let f = std::sync::Arc::new(f);
-    for fair in [false, true] {
-        let f = f.clone();
-        aiosync::set_always_fair(fair);
-        model(move || f());
-    }
-    aiosync::set_always_fair(false);
-}
 
 /// Empties `q`, then checks it takes exactly `maxsize` items: no place lost or made up.
 fn assert_room_is_exactly(q: &Queue<u32>, maxsize: u32) {

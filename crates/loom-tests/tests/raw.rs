@@ -7,6 +7,8 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release`
 #![cfg(loom)]
 
+use aiosync_loom_tests::{both_modes, model, poll_once};
+
 use aiosync::raw::{
     Holder, LockError, RawDualLock, RawLock, RawReentrantLock, RawRwLock, Reentry, Upgrade,
 };
@@ -14,31 +16,7 @@ use aiosync::{Arrival, Barrier, Condition, RawWaitError};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-
-/// A model checker bounded so the whole suite runs in about a minute; raise the bound
-/// with `LOOM_MAX_PREEMPTIONS` for a deeper search.
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
-
-/// Runs `f` twice: once where running threads may barge, once where every release hands
-/// over directly (the head waiter always counts as starving).
-fn both_modes(f: impl Fn() + Sync + Send + 'static) {
-    let f = std::sync::Arc::new(f);
-    for fair in [false, true] {
-        let f = f.clone();
-        aiosync::set_always_fair(fair);
-        model(move || f());
-    }
-    aiosync::set_always_fair(false);
-}
+use std::task::Poll;
 
 /// Data a lock protects: loom reports any access not ordered by the lock.
 struct Guarded(UnsafeCell<u32>);
@@ -61,10 +39,6 @@ impl Guarded {
         // SAFETY: a read hold excludes writers (checked by loom).
         self.0.with(|v| unsafe { *v })
     }
-}
-
-fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]

@@ -6,20 +6,14 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p aiosync-loom-tests --release`
 #![cfg(loom)]
 
+use aiosync_loom_tests::model;
+
 use aiosync::{forward_scoped, Forwarded};
 use loom::cell::UnsafeCell;
 use loom::thread;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
 
 /// Data on the caller's stack that the forwarded future writes through a shared borrow.
 struct Borrowed(UnsafeCell<u32>);
