@@ -8,6 +8,40 @@ mod blocking;
 mod synchronized;
 mod unblock;
 
+use proc_macro2::TokenStream as TokenStream2;
+use quote::ToTokens;
+
+/// Expands an attribute on an `impl` block with `expand`; on error, emits the error next to
+/// the untouched item without the per-method `#[attr(...)]` markers, which no one else
+/// reads, so the only message the user sees is ours.
+pub(crate) fn expand_impl_attr(
+    args: TokenStream2,
+    item: TokenStream2,
+    attr: &str,
+    expand: fn(TokenStream2, TokenStream2) -> syn::Result<TokenStream2>,
+) -> TokenStream2 {
+    match expand(args, item.clone()) {
+        Ok(out) => out,
+        Err(e) => {
+            let mut out = e.into_compile_error();
+            out.extend(strip_method_attrs(item, attr));
+            out
+        }
+    }
+}
+
+fn strip_method_attrs(item: TokenStream2, attr: &str) -> TokenStream2 {
+    let Ok(mut block) = syn::parse2::<syn::ItemImpl>(item.clone()) else {
+        return item;
+    };
+    for item in &mut block.items {
+        if let syn::ImplItem::Fn(f) = item {
+            f.attrs.retain(|a| !a.path().is_ident(attr));
+        }
+    }
+    block.into_token_stream()
+}
+
 /// Lets one caller at a time run the function (or each function of an `impl` block): a
 /// lock taken on entry and released on return, without a lock for you to declare or
 /// store.

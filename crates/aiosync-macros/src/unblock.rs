@@ -11,27 +11,9 @@ use syn::{
     PathArguments, ReturnType, Token, Type, TypeParamBound, Visibility,
 };
 
+/// Expands the attribute (see [`crate::expand_impl_attr`]).
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_expand(args, item.clone()) {
-        Ok(out) => out,
-        Err(e) => {
-            let mut out = e.into_compile_error();
-            out.extend(strip(item));
-            out
-        }
-    }
-}
-
-fn strip(item: TokenStream) -> TokenStream {
-    let Ok(mut block) = syn::parse2::<ItemImpl>(item.clone()) else {
-        return item;
-    };
-    for item in &mut block.items {
-        if let ImplItem::Fn(f) = item {
-            f.attrs.retain(|a| !a.path().is_ident("unblock"));
-        }
-    }
-    block.into_token_stream()
+    crate::expand_impl_attr(args, item, "unblock", try_expand)
 }
 
 #[derive(Default)]

@@ -8,30 +8,9 @@ use quote::{format_ident, quote, ToTokens};
 use syn::parse::{Parse, ParseStream};
 use syn::{Error, Ident, ImplItem, ItemImpl, Path, Token, Type, Visibility};
 
-/// Expands the attribute; on error, emits the error next to the untouched item so the
-/// only message the user sees is ours.
+/// Expands the attribute (see [`crate::expand_impl_attr`]).
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_expand(args, item.clone()) {
-        Ok(out) => out,
-        Err(e) => {
-            let mut out = e.into_compile_error();
-            out.extend(strip_method_attrs(item));
-            out
-        }
-    }
-}
-
-/// `item` without the `#[blocking(...)]` attributes of its fns, which no one else reads.
-fn strip_method_attrs(item: TokenStream) -> TokenStream {
-    let Ok(mut block) = syn::parse2::<ItemImpl>(item.clone()) else {
-        return item;
-    };
-    for item in &mut block.items {
-        if let ImplItem::Fn(f) = item {
-            f.attrs.retain(|a| !a.path().is_ident("blocking"));
-        }
-    }
-    block.into_token_stream()
+    crate::expand_impl_attr(args, item, "blocking", try_expand)
 }
 
 /// `name = Ident`, `runtime = path::to::fn`, `vis = pub(crate)`, in any order.
