@@ -58,7 +58,7 @@ class Chaos:
         self.hard = self.stop_at + SLACK
         self.failed = threading.Event()
         node = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-        self.replay = f'"{node}"' if node else f"tests/test_chaos.py -k {name}"
+        self.replay = f'"{node}"' if node else f"tests/test_chaos_*.py -k {name}"
         print(f"chaos {name}: AIOSYNC_CHAOS_SEED={SEED} AIOSYNC_CHAOS_SECS={SECS}")
 
     def running(self) -> bool:
