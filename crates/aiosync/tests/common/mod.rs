@@ -13,6 +13,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+// Helpers shared by one group of test files each.
+pub mod chaos;
+
 /// Every wait in the tests that could hang fails after this long instead.
 pub const LIMIT: Duration = Duration::from_secs(10);
 
