@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 // Helpers shared by one group of test files each.
 pub mod chaos;
 pub mod queue;
+pub mod rwlock;
 
 /// Every wait in the tests that could hang fails after this long instead.
 pub const LIMIT: Duration = Duration::from_secs(10);
