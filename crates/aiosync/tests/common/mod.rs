@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 // Helpers shared by one group of test files each.
 pub mod chaos;
 pub mod queue;
+pub mod raw;
 pub mod rwlock;
 
 /// Every wait in the tests that could hang fails after this long instead.
