@@ -1,13 +1,15 @@
 //! The client: one command connection, one pub/sub thread that wakes waiters, one
 //! heartbeat thread that renews every hold and makes every waiter re-check.
 
-use crate::lock::{HoldState, Lock};
+use crate::event::Event as RedisEvent;
+use crate::gate::{Gate, HoldState};
+use crate::lock::{Lock, RLock, RwLock, Semaphore};
 use crate::scripts::Scripts;
 use crate::Error;
 use aiosync::Event;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +57,9 @@ pub(crate) struct Shared {
     holds: Mutex<HashMap<String, Arc<HoldState>>>,
     heartbeat_suspended: AtomicBool,
     stop: AtomicBool,
+    /// The server's start (its clock, ms), never earlier than the real one; read on
+    /// every new connection, for the restart quarantine (see `scripts.rs`).
+    server_start: AtomicI64,
 }
 
 impl Client {
@@ -90,6 +95,7 @@ impl Client {
             holds: Mutex::new(HashMap::new()),
             heartbeat_suspended: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            server_start: AtomicI64::new(i64::MAX),
         });
         // Fail here, not at the first lock, if the server cannot be reached.
         shared.run(|c| redis::cmd("PING").query::<String>(c))?;
@@ -103,11 +109,12 @@ impl Client {
         });
         let _ = subscribed.recv_timeout(shared.io_timeout());
         spawn("aiosync-redis-heartbeat", &shared, heartbeat);
+        spawn("aiosync-redis-watchdog", &shared, watchdog);
         Ok(Client { shared })
     }
 
     /// The lock named `name` in this client's namespace: the same lock for every client
-    /// of the same server and namespace.
+    /// of the same server and namespace (and the same as [`Client::rlock`] of that name).
     ///
     /// ```no_run
     /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
@@ -115,7 +122,81 @@ impl Client {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub fn lock(&self, name: &str) -> Lock {
-        Lock::new(self.shared.clone(), name)
+        Lock::from_gate(Arc::new(Gate::new(self.shared.clone(), "lock", name, 1)), 1)
+    }
+
+    /// The reentrant lock named `name`: one owner (a thread, or an async task) at a time
+    /// may take it any number of times; across processes it is the lock of that name.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let lock = client.rlock("orders");
+    /// let outer = lock.lock_blocking()?;
+    /// let inner = lock.lock_blocking()?; // the same thread: at once
+    /// assert_eq!(inner.token(), outer.token());
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn rlock(&self, name: &str) -> RLock {
+        RLock::new(self.lock(name))
+    }
+
+    /// The semaphore named `name` with `value` permits (give every client the same
+    /// value). A crashed holder's permit comes back after at most one lease.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let sem = client.semaphore("downloads", 4);
+    /// let permit = sem.acquire_blocking()?;
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn semaphore(&self, name: &str, value: u64) -> Semaphore {
+        Semaphore::new(Gate::new(self.shared.clone(), "sem", name, value), false)
+    }
+
+    /// As [`Client::semaphore`], but [`Semaphore::add_permits`] is refused
+    /// ([`Error::TooManyReleases`]): the number of permits never grows past `value`.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let sem = client.bounded_semaphore("downloads", 4);
+    /// assert!(sem.add_permits(1).is_err());
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn bounded_semaphore(&self, name: &str, value: u64) -> Semaphore {
+        Semaphore::new(Gate::new(self.shared.clone(), "sem", name, value), true)
+    }
+
+    /// The readers-writer lock named `name`: many readers or one writer, in arrival order
+    /// (a waiting writer holds back the readers that come after it).
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let rw = client.rwlock("catalog");
+    /// let r1 = rw.reader().lock_blocking()?;
+    /// let r2 = rw.reader().lock_blocking()?; // readers share
+    /// assert!(rw.writer().try_lock()?.is_none());
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn rwlock(&self, name: &str) -> RwLock {
+        RwLock::new(Arc::new(Gate::new(
+            self.shared.clone(),
+            "rw",
+            name,
+            crate::scripts::RW_CAPACITY,
+        )))
+    }
+
+    /// The event named `name`: a flag every client sees, and waiters woken when it is set.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let ready = client.event("ready");
+    /// ready.set()?;
+    /// assert!(ready.wait_blocking_timeout(std::time::Duration::from_secs(1))?);
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn event(&self, name: &str) -> RedisEvent {
+        RedisEvent::new(self.shared.clone(), name)
     }
 
     /// The lease given at [`Client::open`].
@@ -155,6 +236,14 @@ impl Shared {
         self.lease / 3
     }
 
+    pub(crate) fn lease_ms(&self) -> u64 {
+        self.lease.as_millis() as u64
+    }
+
+    pub(crate) fn server_start_ms(&self) -> i64 {
+        self.server_start.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn next_waiter_id(&self) -> String {
         format!("{}-{}", self.id, self.seq.fetch_add(1, Ordering::Relaxed))
     }
@@ -182,6 +271,14 @@ impl Shared {
                 };
                 c.set_read_timeout(Some(self.io_timeout()))?;
                 c.set_write_timeout(Some(self.io_timeout()))?;
+                let mut c = c;
+                match server_start(&mut c) {
+                    Ok(ms) => self.server_start.store(ms, Ordering::SeqCst),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
                 *slot = Some(c);
             }
             let conn = slot.as_mut().expect("connected above");
@@ -222,6 +319,22 @@ impl Shared {
             ev.set();
         }
     }
+}
+
+/// When the server started, by its own clock in ms: `INFO`'s uptime is whole seconds, so
+/// one second is added to never fall before the real start.
+fn server_start(c: &mut redis::Connection) -> redis::RedisResult<i64> {
+    let info: String = redis::cmd("INFO").arg("server").query(c)?;
+    let uptime = info
+        .lines()
+        .find_map(|l| l.strip_prefix("uptime_in_seconds:"))
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .ok_or((
+            redis::ErrorKind::Parse,
+            "INFO server gave no uptime_in_seconds",
+        ))?;
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query(c)?;
+    Ok(secs * 1000 + micros / 1000 - uptime * 1000 + 1000)
 }
 
 fn spawn(name: &str, shared: &Arc<Shared>, f: impl FnOnce(Weak<Shared>) + Send + 'static) {
@@ -281,6 +394,29 @@ fn subscribe(weak: &Weak<Shared>, ps: &mut redis::PubSub<'_>) -> redis::RedisRes
     };
     ps.set_read_timeout(Some(Duration::from_millis(200)))?;
     ps.subscribe(format!("{}{}", shared.wake_prefix(), shared.id))
+}
+
+/// The watchdog: marks a hold lost at its local deadline, even while the heartbeat is
+/// stuck on a server that does not answer, and so wakes whoever watches it.
+fn watchdog(weak: Weak<Shared>) {
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut next = Instant::now() + shared.beat();
+        let holds: Vec<_> = shared.holds.lock().values().cloned().collect();
+        for h in holds {
+            if !h.is_lost() {
+                next = next.min(h.deadline());
+            }
+        }
+        drop(shared);
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+    }
 }
 
 /// The heartbeat: renews every hold, marks lost the ones it cannot, wakes every waiter.

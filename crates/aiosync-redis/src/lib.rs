@@ -1,16 +1,22 @@
-//! aiosync's Lock across processes and machines, on one Redis server.
+//! aiosync's Lock, RLock, Semaphore, RwLock and Event across processes and machines, on
+//! one Redis server.
 //!
 //! - [`Client`]: one per process, shared by every thread and task; it owns one command
-//!   connection, a pub/sub thread that wakes waiters, and a heartbeat that renews leases.
-//! - [`Lock`]: FIFO across every client; `lock().await` (any executor),
-//!   `lock_blocking()`, `lock_blocking_timeout(d)`, `try_lock()`.
+//!   connection, a pub/sub thread that wakes waiters, a heartbeat that renews leases and
+//!   a watchdog that ends holds at their local deadline.
+//! - [`Lock`], [`RLock`], [`Semaphore`] (also bounded), [`RwLock`]: FIFO across every
+//!   client; `lock().await` (any executor), `lock_blocking()`,
+//!   `lock_blocking_timeout(d)`, `try_lock()` (`acquire*` for a semaphore).
 //! - [`Hold`]: one acquisition, with a fencing [`token`](Hold::token) that strictly
-//!   increases per lock name, and [`check`](Hold::check) for a lost lease.
+//!   increases per name, [`check`](Hold::check) and [`watch`](Hold::watch) for a lost
+//!   lease.
+//! - [`Event`]: a flag every client sees; `set` wakes every waiter.
 //!
 //! Every grant, handoff and withdrawal is one Lua script on the server. A release hands
-//! the lock to the head of the queue inside its script and publishes the waiter's id;
+//! the place to the head of the queue inside its script and publishes the waiter's id;
 //! waiters also re-check once a heartbeat (a third of the lease), so a lost message or a
-//! crashed holder only delays them.
+//! crashed holder only delays them. A server younger than the longest lease grants
+//! nothing (it may have lost grants in a restart): see `scripts.rs`.
 //!
 //! When not to use it: inside one process, `aiosync::Mutex` is a thousand times faster.
 //! Across a Redis failover, a replica that missed a grant can grant the lock again, and a
@@ -27,11 +33,15 @@
 //! ```
 
 mod client;
+mod event;
+mod gate;
 mod lock;
 mod scripts;
 
 pub use client::Client;
-pub use lock::{Hold, Lock};
+pub use event::Event;
+pub use gate::{Hold, LeaseWatch};
+pub use lock::{Lock, RLock, RLockGuard, RwLock, Semaphore};
 
 /// What can go wrong talking to the lock.
 ///
@@ -48,6 +58,12 @@ pub enum Error {
     Redis(redis::RedisError),
     /// A bad argument (such as a too short lease).
     Config(String),
+    /// A release of a lock this handle keeps no hold of.
+    NotHeld,
+    /// A release by an owner that does not hold the reentrant lock.
+    NotOwner,
+    /// Permits added to a bounded semaphore.
+    TooManyReleases,
 }
 
 impl std::fmt::Display for Error {
@@ -56,6 +72,9 @@ impl std::fmt::Display for Error {
             Error::LeaseLost => f.write_str("the lease of this hold was lost"),
             Error::Redis(e) => write!(f, "redis: {e}"),
             Error::Config(s) => f.write_str(s),
+            Error::NotHeld => f.write_str("release of an unheld lock"),
+            Error::NotOwner => f.write_str("cannot release un-acquired lock"),
+            Error::TooManyReleases => f.write_str("semaphore released too many times"),
         }
     }
 }

@@ -1,25 +1,15 @@
-//! Lock: a FIFO lock across processes; Hold: one acquisition, with its fencing token.
+//! Lock, Semaphore and RwLock: handles on a gate (see `gate.rs`) with a weight; RLock: a
+//! Lock with a local owner and hold count.
 
-use crate::client::Shared;
+use crate::gate::{Gate, Hold};
 use crate::Error;
-use aiosync::Event;
+use aiosync::OwnerId;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The keys of one lock (see the table in `scripts.rs`).
-pub(crate) struct Keys {
-    owner: String,
-    queue: String,
-    fence: String,
-    seq: String,
-    /// Prefix of the waiters' liveness keys.
-    waiter: String,
-}
-
 /// A lock shared by every client of the same server and namespace, granted in FIFO
-/// order. Get one with [`Client::lock`](crate::Client::lock).
+/// order; also each side of an [`RwLock`]. Get one with [`Client::lock`](crate::Client::lock).
 ///
 /// ```no_run
 /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
@@ -32,32 +22,21 @@ pub(crate) struct Keys {
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    shared: Arc<Shared>,
-    name: Arc<str>,
-    keys: Arc<Keys>,
+    gate: Arc<Gate>,
+    weight: u64,
 }
 
 impl std::fmt::Debug for Lock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lock").field("name", &self.name).finish()
+        f.debug_struct("Lock")
+            .field("name", &self.gate.name)
+            .finish()
     }
 }
 
 impl Lock {
-    pub(crate) fn new(shared: Arc<Shared>, name: &str) -> Lock {
-        let base = format!("{}:lock:{{{name}}}", shared.namespace);
-        let keys = Keys {
-            owner: format!("{base}:owner"),
-            queue: format!("{base}:queue"),
-            fence: format!("{base}:fence"),
-            seq: format!("{base}:seq"),
-            waiter: format!("{base}:w:"),
-        };
-        Lock {
-            shared,
-            name: name.into(),
-            keys: Arc::new(keys),
-        }
+    pub(crate) fn from_gate(gate: Arc<Gate>, weight: u64) -> Lock {
+        Lock { gate, weight }
     }
 
     /// The lock's name.
@@ -68,7 +47,7 @@ impl Lock {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        &self.gate.name
     }
 
     /// Takes the lock if it is free and nobody waits for it, without waiting.
@@ -82,8 +61,7 @@ impl Lock {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub fn try_lock(&self) -> Result<Option<Hold>, Error> {
-        let id = self.shared.next_waiter_id();
-        self.attempt(&id, false)
+        self.gate.try_acquire(self.weight)
     }
 
     /// Waits for the lock, on any executor. Each poll that re-checks makes one blocking
@@ -104,15 +82,7 @@ impl Lock {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub async fn lock(&self) -> Result<Hold, Error> {
-        let waiter = Waiter::new(self);
-        loop {
-            // Clear before the check: a wake sent after it is kept for the wait below.
-            waiter.event.clear();
-            if let Some(hold) = waiter.step()? {
-                return Ok(hold);
-            }
-            waiter.event.wait().await;
-        }
+        self.gate.acquire(self.weight).await
     }
 
     /// Waits for the lock, blocking the thread.
@@ -123,7 +93,8 @@ impl Lock {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub fn lock_blocking(&self) -> Result<Hold, Error> {
-        self.wait_blocking(None)
+        self.gate
+            .acquire_blocking(self.weight, None)
             .map(|h| h.expect("no deadline, so a hold"))
     }
 
@@ -140,280 +111,401 @@ impl Lock {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub fn lock_blocking_timeout(&self, timeout: Duration) -> Result<Option<Hold>, Error> {
-        self.wait_blocking(Some(Instant::now() + timeout))
+        self.gate
+            .acquire_blocking(self.weight, Some(Instant::now() + timeout))
     }
 
-    fn wait_blocking(&self, deadline: Option<Instant>) -> Result<Option<Hold>, Error> {
-        let waiter = Waiter::new(self);
-        loop {
-            waiter.event.clear();
-            if let Some(hold) = waiter.step()? {
-                return Ok(Some(hold));
-            }
-            // The heartbeat re-wakes every beat; the cap only guards a stalled heartbeat.
-            let mut wait = self.shared.beat() * 2;
-            if let Some(d) = deadline {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(None);
-                }
-                wait = wait.min(left);
-            }
-            waiter.event.wait_blocking_timeout(wait);
+    /// Keeps `hold` as `owner`'s, for code spelled `acquire()` … `release()` without a
+    /// guard (the Python binding): [`Lock::release_kept`] gives it back.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// use aiosync::OwnerId;
+    /// let lock = client.lock("orders");
+    /// lock.keep(OwnerId::current_thread(), lock.lock_blocking()?);
+    /// lock.release_kept(OwnerId::current_thread())?;
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn keep(&self, owner: OwnerId, hold: Hold) {
+        self.gate.keep(owner, hold);
+    }
+
+    /// Releases the latest hold kept for `owner`, else (as `threading.Lock` lets any
+    /// thread release) the oldest one kept by anyone; `Err(NotHeld)` if none is kept.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// use aiosync::OwnerId;
+    /// let lock = client.lock("orders");
+    /// assert!(lock.release_kept(OwnerId::current_thread()).is_err());
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn release_kept(&self, owner: OwnerId) -> Result<(), Error> {
+        match self.gate.take_kept(owner, true) {
+            Some(h) => h.release(),
+            None => Err(Error::NotHeld),
         }
     }
 
-    /// One run of the acquire script for waiter `id`.
-    fn attempt(&self, id: &str, enqueue: bool) -> Result<Option<Hold>, Error> {
-        let sent = Instant::now();
-        let s = &self.shared;
-        let k = &self.keys;
-        let token: i64 = s.run(|c| {
-            s.scripts
-                .acquire
-                .key(&k.owner)
-                .key(&k.queue)
-                .key(&k.fence)
-                .key(&k.seq)
-                .arg(id)
-                .arg(s.lease.as_millis() as u64)
-                .arg(if enqueue { "1" } else { "0" })
-                .arg(s.wake_prefix())
-                .arg(&k.waiter)
-                .invoke(c)
-        })?;
-        if token < 0 {
-            return Ok(None);
-        }
-        let state = Arc::new(HoldState {
-            id: id.to_owned(),
-            keys: self.keys.clone(),
-            token: token as u64,
-            deadline: Mutex::new(local_deadline(sent, s.lease)),
-            lost: AtomicBool::new(false),
-        });
-        s.add_hold(id, state.clone());
-        Ok(Some(Hold {
-            shared: s.clone(),
-            state,
-            released: false,
-        }))
+    /// How many holds this handle keeps (for `owner`, or for anyone).
+    pub fn kept(&self, owner: Option<OwnerId>) -> usize {
+        self.gate.kept_by(owner)
     }
 
-    fn run_release(&self, script: &redis::Script, id: &str) -> Result<i64, Error> {
-        run_release(&self.shared, &self.keys, script, id)
+    /// Whether anyone (any client) holds this gate now: one round trip.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let lock = client.lock("orders");
+    /// let hold = lock.lock_blocking()?;
+    /// assert!(lock.locked()?);
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn locked(&self) -> Result<bool, Error> {
+        let (_, weight) = self.gate.held()?;
+        Ok(weight > 0)
     }
 }
 
-fn run_release(shared: &Shared, k: &Keys, script: &redis::Script, id: &str) -> Result<i64, Error> {
-    shared.run(|c| {
-        script
-            .key(&k.owner)
-            .key(&k.queue)
-            .key(&k.fence)
-            .arg(id)
-            .arg(shared.lease.as_millis() as u64)
-            .arg(shared.wake_prefix())
-            .arg(&k.waiter)
-            .invoke(c)
-    })
-}
-
-/// The holder's view of its lease ends before the server's: the server's clock starts at
-/// the latest when the script runs, after `sent`; the margin covers clock-rate drift.
-fn local_deadline(sent: Instant, lease: Duration) -> Instant {
-    sent + lease - lease / 50
-}
-
-/// A queued acquisition: leaves the queue (and passes on a lock handed to it) on drop.
-struct Waiter<'a> {
-    lock: &'a Lock,
-    id: String,
-    event: Arc<Event>,
-    granted: std::cell::Cell<bool>,
-}
-
-impl<'a> Waiter<'a> {
-    fn new(lock: &'a Lock) -> Waiter<'a> {
-        let id = lock.shared.next_waiter_id();
-        // Register before the first attempt, so a handoff's message finds the event.
-        let event = lock.shared.add_waiter(&id);
-        Waiter {
-            lock,
-            id,
-            event,
-            granted: std::cell::Cell::new(false),
-        }
-    }
-
-    fn step(&self) -> Result<Option<Hold>, Error> {
-        let hold = self.lock.attempt(&self.id, true)?;
-        self.granted.set(hold.is_some());
-        Ok(hold)
-    }
-}
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        self.lock.shared.remove_waiter(&self.id);
-        if !self.granted.get() {
-            let scripts = &self.lock.shared.scripts;
-            // Best effort: if the server is unreachable, the queue entry dies with its
-            // liveness key after one lease.
-            let _ = self.lock.run_release(&scripts.withdraw, &self.id);
-        }
-    }
-}
-
-/// The state of one hold that the heartbeat shares.
-pub(crate) struct HoldState {
-    id: String,
-    keys: Arc<Keys>,
-    token: u64,
-    /// When this holder's view of the lease ends, unless renewed.
-    deadline: Mutex<Instant>,
-    /// Set when a renewal found another owner (or none).
-    lost: AtomicBool,
-}
-
-impl HoldState {
-    pub(crate) fn renew(&self, shared: &Shared) {
-        if self.is_lost() {
-            return;
-        }
-        let sent = Instant::now();
-        let r: Result<i64, Error> = shared.run(|c| {
-            shared
-                .scripts
-                .renew
-                .key(&self.keys.owner)
-                .arg(&self.id)
-                .arg(shared.lease.as_millis() as u64)
-                .invoke(c)
-        });
-        match r {
-            Ok(1) => {
-                let mut d = self.deadline.lock();
-                // A renewal that came back after the old view ended cannot revive it.
-                if Instant::now() < *d {
-                    *d = local_deadline(sent, shared.lease);
-                }
-            }
-            Ok(_) => self.lost.store(true, Ordering::SeqCst),
-            // Unreachable: the local deadline will pass if this goes on.
-            Err(_) => {}
-        }
-    }
-
-    fn is_lost(&self) -> bool {
-        if self.lost.load(Ordering::SeqCst) {
-            return true;
-        }
-        if Instant::now() >= *self.deadline.lock() {
-            self.lost.store(true, Ordering::SeqCst);
-            return true;
-        }
-        false
-    }
-}
-
-/// One acquisition of a [`Lock`]: the lock is held (and its lease renewed by the
-/// client's heartbeat) until [`Hold::release`] or drop.
+/// A counting semaphore shared across processes, granted in FIFO order: each holder
+/// takes one permit. Get one with [`Client::semaphore`](crate::Client::semaphore).
 ///
 /// ```no_run
 /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-/// let hold = client.lock("orders").lock_blocking()?;
-/// let token = hold.token(); // pass it to the storage, which rejects older tokens
-/// hold.check()?;            // Err(LeaseLost) once the lease is gone
-/// hold.release()?;
+/// let sem = client.semaphore("downloads", 2);
+/// let a = sem.acquire_blocking()?;
+/// let b = sem.acquire_blocking()?;
+/// assert!(sem.try_acquire()?.is_none());
 /// # Ok::<(), aiosync_redis::Error>(())
 /// ```
-#[must_use = "if unused the lock is released at once"]
-pub struct Hold {
-    shared: Arc<Shared>,
-    state: Arc<HoldState>,
-    released: bool,
+#[derive(Clone, Debug)]
+pub struct Semaphore {
+    lock: Lock,
+    bounded: bool,
 }
 
-impl std::fmt::Debug for Hold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hold")
-            .field("token", &self.state.token)
-            .field("lost", &self.state.is_lost())
-            .finish()
+impl Semaphore {
+    pub(crate) fn new(gate: Gate, bounded: bool) -> Semaphore {
+        Semaphore {
+            lock: Lock::from_gate(Arc::new(gate), 1),
+            bounded,
+        }
     }
-}
 
-impl Hold {
-    /// The fencing token of this acquisition: greater than every token given before for
-    /// the same lock name, even across a server restart that lost the data (it never
-    /// falls below the server's clock in microseconds).
+    /// The permits as a [`Lock`] handle (each "lock" is one permit): for the forms with
+    /// a timeout, [`Lock::keep`] and the like.
     ///
     /// ```no_run
     /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let a = client.lock("orders").lock_blocking()?;
-    /// let first = a.token();
-    /// a.release()?;
-    /// assert!(client.lock("orders").lock_blocking()?.token() > first);
+    /// let sem = client.semaphore("downloads", 2);
+    /// let permit = sem.permits().lock_blocking_timeout(std::time::Duration::from_secs(1))?;
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
+    pub fn permits(&self) -> &Lock {
+        &self.lock
+    }
+
+    /// Whether [`Semaphore::add_permits`] is refused.
+    pub fn is_bounded(&self) -> bool {
+        self.bounded
+    }
+
+    /// Takes a permit if one is free and nobody waits, without waiting.
+    pub fn try_acquire(&self) -> Result<Option<Hold>, Error> {
+        self.lock.try_lock()
+    }
+
+    /// Waits for a permit, on any executor.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Lock::lock`]: a dropped wait leaves the queue and passes on a permit granted
+    /// to it meanwhile.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let sem = client.semaphore("downloads", 2);
+    /// let permit = aiosync::block_on(sem.acquire(), None).expect("no timeout")?;
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub async fn acquire(&self) -> Result<Hold, Error> {
+        self.lock.lock().await
+    }
+
+    /// Waits for a permit, blocking the thread.
+    pub fn acquire_blocking(&self) -> Result<Hold, Error> {
+        self.lock.lock_blocking()
+    }
+
+    /// Waits for a permit until `timeout`, blocking the thread; `None` if none came.
+    pub fn acquire_blocking_timeout(&self, timeout: Duration) -> Result<Option<Hold>, Error> {
+        self.lock.lock_blocking_timeout(timeout)
+    }
+
+    /// Adds `n` permits for good, for every client (what `threading.Semaphore.release()`
+    /// does without a matching acquire), and grants the waiters they let in; returns the
+    /// number of permits now. `Err(TooManyReleases)` on a bounded semaphore.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let sem = client.semaphore("downloads", 2);
+    /// assert_eq!(sem.add_permits(1)?, 3);
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn add_permits(&self, n: u64) -> Result<u64, Error> {
+        if self.bounded {
+            return Err(Error::TooManyReleases);
+        }
+        self.lock.gate.add(n)
+    }
+
+    /// How many permits are taken now, over every client: one round trip.
+    pub fn taken(&self) -> Result<u64, Error> {
+        Ok(self.lock.gate.held()?.0)
+    }
+}
+
+/// A readers-writer lock shared across processes: many readers or one writer, in FIFO
+/// order. Get one with [`Client::rwlock`](crate::Client::rwlock).
+///
+/// ```no_run
+/// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+/// let rw = client.rwlock("catalog");
+/// let w = rw.writer().lock_blocking()?;
+/// assert!(rw.reader().try_lock()?.is_none());
+/// w.release()?;
+/// # Ok::<(), aiosync_redis::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RwLock {
+    reader: Lock,
+    writer: Lock,
+}
+
+impl RwLock {
+    pub(crate) fn new(gate: Arc<Gate>) -> RwLock {
+        RwLock {
+            reader: Lock::from_gate(gate.clone(), 1),
+            writer: Lock::from_gate(gate, crate::scripts::RW_CAPACITY),
+        }
+    }
+
+    /// The shared side: each hold is one reader.
+    pub fn reader(&self) -> &Lock {
+        &self.reader
+    }
+
+    /// The exclusive side: a hold excludes every reader and other writer.
+    pub fn writer(&self) -> &Lock {
+        &self.writer
+    }
+}
+
+/// A reentrant lock across processes: the [`Lock`] of the same name, which one owner (a
+/// thread, or an async task) may take again while it holds it. Get one with
+/// [`Client::rlock`](crate::Client::rlock).
+///
+/// The hold count is local: the server sees one hold, released when the count drops to
+/// zero. The guard-less forms (`*_as`, [`RLock::release_as`]) name the owner
+/// explicitly, for bindings with their own notion of a task.
+#[derive(Clone, Debug)]
+pub struct RLock {
+    lock: Lock,
+    state: Arc<Mutex<Option<Owned>>>,
+}
+
+#[derive(Debug)]
+struct Owned {
+    owner: OwnerId,
+    count: usize,
+    hold: Hold,
+}
+
+/// One level of an [`RLock`]: the lock is released when the last level is dropped.
+#[must_use = "if unused the level is released at once"]
+#[derive(Debug)]
+pub struct RLockGuard {
+    rlock: RLock,
+    owner: OwnerId,
+    token: u64,
+}
+
+impl RLockGuard {
+    /// The fencing token of the outermost acquisition.
     pub fn token(&self) -> u64 {
-        self.state.token
+        self.token
     }
 
-    /// `Err(LeaseLost)` once this holder can no longer be sure it holds the lock: a
-    /// renewal found another owner, or the local view of the lease ran out.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let hold = client.lock("orders").lock_blocking()?;
-    /// hold.check()?;
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
+    /// `Err(LeaseLost)` once the lease of the hold is lost.
     pub fn check(&self) -> Result<(), Error> {
-        if self.state.is_lost() {
-            Err(Error::LeaseLost)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Releases the lock and hands it to the next waiter. `Err(LeaseLost)` if the lease
-    /// was lost: the lock then belongs to someone else (or nobody) and is left untouched.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// client.lock("orders").lock_blocking()?.release()?;
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub fn release(mut self) -> Result<(), Error> {
-        self.release_inner()
-    }
-
-    fn release_inner(&mut self) -> Result<(), Error> {
-        self.released = true;
-        self.shared.remove_hold(&self.state.id);
-        let lost = self.state.is_lost();
-        // Compare-and-delete even when lost locally: if the server still names us, the
-        // lock is ours to free; if not, the script leaves it alone.
-        let r = run_release(
-            &self.shared,
-            &self.state.keys,
-            &self.shared.scripts.release,
-            &self.state.id,
-        )?;
-        if lost || r == 0 {
-            Err(Error::LeaseLost)
-        } else {
-            Ok(())
-        }
+        self.rlock.check()
     }
 }
 
-impl Drop for Hold {
+impl Drop for RLockGuard {
     fn drop(&mut self) {
-        if !self.released {
-            let _ = self.release_inner();
+        let _ = self.rlock.release_as(self.owner);
+    }
+}
+
+impl RLock {
+    pub(crate) fn new(lock: Lock) -> RLock {
+        RLock {
+            lock,
+            state: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        self.lock.name()
+    }
+
+    /// Another level for `owner` if it holds the lock already: its token.
+    fn reenter(&self, owner: OwnerId) -> Option<u64> {
+        let mut st = self.state.lock();
+        match st.as_mut() {
+            Some(o) if o.owner == owner => {
+                o.count += 1;
+                Some(o.hold.token())
+            }
+            _ => None,
+        }
+    }
+
+    fn enter(&self, owner: OwnerId, hold: Hold) -> u64 {
+        let token = hold.token();
+        *self.state.lock() = Some(Owned {
+            owner,
+            count: 1,
+            hold,
+        });
+        token
+    }
+
+    fn guard(&self, owner: OwnerId, token: u64) -> RLockGuard {
+        RLockGuard {
+            rlock: self.clone(),
+            owner,
+            token,
+        }
+    }
+
+    /// Takes a level for `owner` without waiting: its token, or `None` if another owner
+    /// (here or in another process) holds the lock.
+    pub fn try_lock_as(&self, owner: OwnerId) -> Result<Option<u64>, Error> {
+        if let Some(t) = self.reenter(owner) {
+            return Ok(Some(t));
+        }
+        Ok(self.lock.try_lock()?.map(|h| self.enter(owner, h)))
+    }
+
+    /// Waits for a level for `owner`, on any executor: its token.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Lock::lock`]; a level already held by `owner` is taken without waiting.
+    pub async fn lock_as(&self, owner: OwnerId) -> Result<u64, Error> {
+        if let Some(t) = self.reenter(owner) {
+            return Ok(t);
+        }
+        let hold = self.lock.lock().await?;
+        Ok(self.enter(owner, hold))
+    }
+
+    /// Waits for a level for `owner` (until `timeout`, if given), blocking the thread.
+    pub fn lock_blocking_as(
+        &self,
+        owner: OwnerId,
+        timeout: Option<Duration>,
+    ) -> Result<Option<u64>, Error> {
+        if let Some(t) = self.reenter(owner) {
+            return Ok(Some(t));
+        }
+        let hold = match timeout {
+            None => Some(self.lock.lock_blocking()?),
+            Some(t) => self.lock.lock_blocking_timeout(t)?,
+        };
+        Ok(hold.map(|h| self.enter(owner, h)))
+    }
+
+    /// Drops one level of `owner`; the last one releases the lock (and may then report
+    /// `LeaseLost`). `Err(NotOwner)` if `owner` does not hold it.
+    pub fn release_as(&self, owner: OwnerId) -> Result<(), Error> {
+        let mut st = self.state.lock();
+        match st.as_mut() {
+            Some(o) if o.owner == owner => {
+                o.count -= 1;
+                if o.count > 0 {
+                    return Ok(());
+                }
+            }
+            _ => return Err(Error::NotOwner),
+        }
+        let o = st.take().expect("checked above");
+        drop(st);
+        o.hold.release()
+    }
+
+    /// Whether `owner` holds the lock, and how many levels.
+    pub fn levels(&self, owner: OwnerId) -> usize {
+        match &*self.state.lock() {
+            Some(o) if o.owner == owner => o.count,
+            _ => 0,
+        }
+    }
+
+    /// `Err(LeaseLost)` once the lease of the current hold is lost; `Err(NotHeld)` if
+    /// nobody in this process holds it.
+    pub fn check(&self) -> Result<(), Error> {
+        match &*self.state.lock() {
+            Some(o) => o.hold.check(),
+            None => Err(Error::NotHeld),
+        }
+    }
+
+    /// Waits for a level as the current task (see [`aiosync::task`]) or thread.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Lock::lock`].
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let lock = client.rlock("orders");
+    /// aiosync::block_on(aiosync::task::scope(async {
+    ///     let outer = lock.lock().await?;
+    ///     let inner = lock.lock().await?; // the same task: at once
+    ///     Ok::<_, aiosync_redis::Error>(())
+    /// }), None);
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub async fn lock(&self) -> Result<RLockGuard, Error> {
+        let owner = OwnerId::current();
+        let token = self.lock_as(owner).await?;
+        Ok(self.guard(owner, token))
+    }
+
+    /// Waits for a level as the calling thread, blocking it.
+    pub fn lock_blocking(&self) -> Result<RLockGuard, Error> {
+        let owner = OwnerId::current_thread();
+        let token = self
+            .lock_blocking_as(owner, None)?
+            .expect("no timeout, so a hold");
+        Ok(self.guard(owner, token))
+    }
+
+    /// Waits for a level as the calling thread until `timeout`; `None` if it did not come.
+    pub fn lock_blocking_timeout(&self, timeout: Duration) -> Result<Option<RLockGuard>, Error> {
+        let owner = OwnerId::current_thread();
+        Ok(self
+            .lock_blocking_as(owner, Some(timeout))?
+            .map(|t| self.guard(owner, t)))
+    }
+
+    /// Takes a level as the calling thread without waiting.
+    pub fn try_lock(&self) -> Result<Option<RLockGuard>, Error> {
+        let owner = OwnerId::current_thread();
+        Ok(self.try_lock_as(owner)?.map(|t| self.guard(owner, t)))
     }
 }

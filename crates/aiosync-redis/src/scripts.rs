@@ -1,22 +1,49 @@
-//! The Lua scripts: every decision about who holds a lock is taken inside one of them, so
-//! it is atomic on the server. Run by SHA (`EVALSHA`), loaded on first use.
+//! The Lua scripts: every decision about who holds a gate (a Lock, a Semaphore, the two
+//! sides of an RWLock) is taken inside one of them, so it is atomic on the server. Run by
+//! SHA (`EVALSHA`), loaded on first use.
 //!
-//! Keys of a lock named N in namespace S (the braces keep them in one cluster slot):
+//! A *gate* has a capacity; each holder takes a weight of it: a Lock is capacity 1, weight
+//! 1; a Semaphore of value n is capacity n (plus permits added since), weight 1; an RWLock
+//! is capacity [`RW_CAPACITY`], weight 1 for a reader and all of it for a writer. Waiters
+//! are served strictly in arrival order: the head of the queue goes first, and a release
+//! grants as many heads as fit.
+//!
+//! Keys of a gate of kind K named N in namespace S (the braces keep them in one slot):
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `S:lock:{N}:owner` | hash, PX lease | `id` of the holder, its `token` |
-//! | `S:lock:{N}:queue` | zset | waiter ids, scored by arrival |
-//! | `S:lock:{N}:seq` | string | arrival counter for the queue's scores |
-//! | `S:lock:{N}:fence` | string | the last fencing token given |
-//! | `S:lock:{N}:w:ID` | string, PX lease | present while waiter ID is alive |
+//! | `S:K:{N}:held` | zset | holder ids, scored by lease end (server ms) |
+//! | `S:K:{N}:hw` | hash | holder id → its weight |
+//! | `S:K:{N}:ht` | hash | holder id → its fencing token |
+//! | `S:K:{N}:queue` | zset | waiter ids, scored by arrival |
+//! | `S:K:{N}:qw` | hash | waiter id → its weight |
+//! | `S:K:{N}:seq` | string | arrival counter for the queue's scores |
+//! | `S:K:{N}:fence` | string | the last fencing token given |
+//! | `S:K:{N}:extra` | string | permits added to a Semaphore since it was made |
+//! | `S:K:{N}:w:ID` | string, PX lease | present while waiter ID is alive |
+//! | `S:maxlease` | string | the longest lease a client of the namespace used |
 //!
-//! A waiter id is `CLIENT-SEQ`; a handoff publishes the id on `S:wake:CLIENT`.
+//! A waiter id is `CLIENT-SEQ`; a grant by another client's script publishes the id on
+//! `S:wake:CLIENT`.
+//!
+//! **Restart quarantine**: a server that restarted may have lost grants (no persistence,
+//! or a snapshot older than the last grants). Every acquire gets the server's start time
+//! (from `INFO server`, rounded so it is never earlier than the real one); while the
+//! server is younger than the longest lease, nothing is granted: every hold of the old
+//! incarnation has ended by then, on the server and (earlier) in its holder's view.
 
 use redis::Script;
 
-/// Helpers shared by the scripts (prepended to each).
-const COMMON: &str = r#"
+/// The capacity of an RWLock gate: a writer takes all of it, a reader 1.
+pub(crate) const RW_CAPACITY: u64 = 1 << 40;
+
+/// Helpers shared by the gate scripts (prepended to each).
+const GATE_COMMON: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 -- A fencing token: one more than the last, and never below the server's clock in
 -- microseconds, so it keeps increasing after the counter is lost (restart without
 -- persistence, failover): a hybrid logical clock. Doubles are exact up to 2^53 (year 2255).
@@ -29,114 +56,210 @@ local function next_token(fence)
   return tok
 end
 
-local function grant(owner, fence, id, lease)
-  local tok = next_token(fence)
-  redis.call('HSET', owner, 'id', id, 'token', string.format('%.0f', tok))
-  redis.call('PEXPIRE', owner, lease)
+-- Drops the holders whose lease ended; returns the weight the live ones hold.
+local function used(held, hw, ht, now)
+  local dead = redis.call('ZRANGEBYSCORE', held, '-inf', now)
+  for _, h in ipairs(dead) do
+    redis.call('ZREM', held, h)
+    redis.call('HDEL', hw, h)
+    redis.call('HDEL', ht, h)
+  end
+  local sum = 0
+  for _, w in ipairs(redis.call('HVALS', hw)) do sum = sum + tonumber(w) end
+  return sum
+end
+
+local function capacity(cap, extra)
+  return tonumber(cap) + tonumber(redis.call('GET', extra) or '0')
+end
+
+local function grant(g, id, w, lease, now)
+  local tok = next_token(g.fence)
+  redis.call('ZADD', g.held, now + lease, id)
+  redis.call('HSET', g.hw, id, w)
+  redis.call('HSET', g.ht, id, string.format('%.0f', tok))
+  redis.call('ZREM', g.queue, id)
+  redis.call('HDEL', g.qw, id)
+  redis.call('DEL', g.wprefix .. id)
   return tok
 end
 
--- The first live waiter, after dropping the dead ones (their liveness key expired).
-local function live_head(queue, wprefix)
+-- Grants the queue's heads, in order, while they fit; tells each (but `quiet`).
+local function hand_off(g, cap, inuse, lease, now, wake, quiet)
   while true do
-    local h = redis.call('ZRANGE', queue, 0, 0)[1]
-    if not h then return nil end
-    if redis.call('EXISTS', wprefix .. h) == 1 then return h end
-    redis.call('ZREM', queue, h)
+    local h = redis.call('ZRANGE', g.queue, 0, 0)[1]
+    if not h then return end
+    if redis.call('EXISTS', g.wprefix .. h) == 0 then
+      redis.call('ZREM', g.queue, h)
+      redis.call('HDEL', g.qw, h)
+    else
+      local w = tonumber(redis.call('HGET', g.qw, h) or '1')
+      if inuse + w > cap then return end
+      grant(g, h, w, lease, now)
+      inuse = inuse + w
+      if h ~= quiet then
+        redis.call('PUBLISH', wake .. string.match(h, '^([^-]+)'), h)
+      end
+    end
   end
 end
 
--- Gives a free lock to the next live waiter and tells it; false if nobody waits.
-local function hand_off(owner, queue, fence, wprefix, lease, wake)
-  local head = live_head(queue, wprefix)
-  if not head then return false end
-  grant(owner, fence, head, lease)
-  redis.call('ZREM', queue, head)
-  redis.call('DEL', wprefix .. head)
-  redis.call('PUBLISH', wake .. string.match(head, '^([^-]+)'), head)
-  return true
+local function gate(k)
+  return {held = k[1], hw = k[2], ht = k[3], queue = k[4], qw = k[5], seq = k[6],
+          fence = k[7], extra = k[8], wprefix = k[9]}
 end
 "#;
 
-/// KEYS: owner, queue, fence, seq. ARGV: id, lease ms, enqueue (0/1), wake prefix,
-/// waiter-key prefix. Returns the token if `id` holds the lock (now or by an earlier
-/// handoff, renewing its lease), else -1 (queued when enqueue is 1).
-const ACQUIRE: &str = r#"
-local owner, queue, fence, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local id, lease, enqueue, wake, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local cur = redis.call('HGET', owner, 'id')
-if cur == id then
-  redis.call('PEXPIRE', owner, lease)
-  return tonumber(redis.call('HGET', owner, 'token'))
+/// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix, maxlease.
+/// ARGV: id, weight, capacity, lease ms, enqueue (0/1), wake prefix, server start (ms).
+/// Returns `{token, 0}` if `id` holds (now or by an earlier handoff, lease renewed), else
+/// `{-1, retry}`: queued if enqueue is 1; `retry` > 0 is the ms left of a restart
+/// quarantine.
+const GATE_ACQUIRE: &str = r#"
+local g = gate(KEYS)
+local maxlease = KEYS[10]
+local id, w, cap, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local enqueue, wake, start = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local now = now_ms()
+local stored = tonumber(redis.call('GET', maxlease) or '0')
+if lease > stored then redis.call('SET', maxlease, lease) end
+local longest = math.max(lease, stored)
+local tok = redis.call('HGET', g.ht, id)
+local until_ = redis.call('ZSCORE', g.held, id)
+if tok and until_ and tonumber(until_) > now then
+  redis.call('ZADD', g.held, now + lease, id)
+  return {tonumber(tok), 0}
 end
-if not cur then
-  local head = live_head(queue, wprefix)
-  if head == nil or head == id then
-    redis.call('ZREM', queue, id)
-    redis.call('DEL', wprefix .. id)
-    return grant(owner, fence, id, lease)
+local retry = 0
+if now < start + longest then
+  retry = start + longest - now
+else
+  local c = capacity(cap, g.extra)
+  local inuse = used(g.held, g.hw, g.ht, now)
+  local head = redis.call('ZRANGE', g.queue, 0, 0)[1]
+  if not redis.call('ZSCORE', g.queue, id) then
+    -- Not queued: it may go first only if the queue is empty (after dropping the dead).
+    hand_off(g, c, inuse, lease, now, wake, nil)
+    inuse = used(g.held, g.hw, g.ht, now)
+    if not redis.call('ZRANGE', g.queue, 0, 0)[1] and inuse + w <= c then
+      return {grant(g, id, w, lease, now), 0}
+    end
+  else
+    hand_off(g, c, inuse, lease, now, wake, id)
+    local t = redis.call('HGET', g.ht, id)
+    if t then return {tonumber(t), 0} end
   end
-  -- Free, but someone waits ahead of us (its holder's lease ran out): it is theirs.
-  hand_off(owner, queue, fence, wprefix, lease, wake)
 end
 if enqueue == '1' then
-  if not redis.call('ZSCORE', queue, id) then
-    redis.call('ZADD', queue, redis.call('INCR', seq), id)
+  if not redis.call('ZSCORE', g.queue, id) then
+    redis.call('ZADD', g.queue, redis.call('INCR', g.seq), id)
+    redis.call('HSET', g.qw, id, w)
   end
-  redis.call('SET', wprefix .. id, '1', 'PX', lease)
+  redis.call('SET', g.wprefix .. id, '1', 'PX', lease)
 end
-return -1
+return {-1, retry}
 "#;
 
-/// KEYS: owner, queue, fence. ARGV: id, lease ms, wake prefix, waiter-key prefix.
-/// Compare-and-delete, then hand off: 1 if `id` held the lock, 0 if not (untouched).
-const RELEASE: &str = r#"
-local owner, queue, fence = KEYS[1], KEYS[2], KEYS[3]
-local id, lease, wake, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('HGET', owner, 'id') ~= id then return 0 end
-redis.call('DEL', owner)
-hand_off(owner, queue, fence, wprefix, lease, wake)
-return 1
-"#;
-
-/// KEYS: owner, queue, fence. ARGV: id, lease ms, wake prefix, waiter-key prefix.
-/// A waiter leaves the queue; if a handoff reached it meanwhile, it passes the lock on.
-const WITHDRAW: &str = r#"
-local owner, queue, fence = KEYS[1], KEYS[2], KEYS[3]
-local id, lease, wake, wprefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-redis.call('ZREM', queue, id)
-redis.call('DEL', wprefix .. id)
-if redis.call('HGET', owner, 'id') == id then
-  redis.call('DEL', owner)
-  hand_off(owner, queue, fence, wprefix, lease, wake)
-  return 1
+/// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix.
+/// ARGV: id, capacity, lease ms, wake prefix, withdraw (0/1).
+/// Releases `id`'s hold (1 if it held, else 0, nothing touched) and grants the next; with
+/// withdraw, first leaves the queue (a waiter giving up: a grant that reached it meanwhile
+/// is released as well).
+const GATE_RELEASE: &str = r#"
+local g = gate(KEYS)
+local id, cap, lease, wake, withdraw = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+if withdraw == '1' then
+  redis.call('ZREM', g.queue, id)
+  redis.call('HDEL', g.qw, id)
+  redis.call('DEL', g.wprefix .. id)
 end
+local now = now_ms()
+local held = redis.call('ZSCORE', g.held, id)
+local mine = held and tonumber(held) > now
+if held then
+  redis.call('ZREM', g.held, id)
+  redis.call('HDEL', g.hw, id)
+  redis.call('HDEL', g.ht, id)
+end
+hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, wake, nil)
+if mine then return 1 end
 return 0
 "#;
 
-/// KEYS: owner. ARGV: id, lease ms. Renews the lease if `id` still holds: 1, else 0.
-const RENEW: &str = r#"
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+/// KEYS: held. ARGV: id, lease ms. Renews `id`'s lease if it still holds: 1, else 0.
+const GATE_RENEW: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s or tonumber(s) <= now then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1
+"#;
+
+/// KEYS: as GATE_RELEASE. ARGV: n, capacity, lease ms, wake prefix.
+/// Adds `n` permits to a Semaphore for good and grants the waiters they let in.
+const GATE_ADD: &str = r#"
+local g = gate(KEYS)
+local n, cap, lease, wake = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+redis.call('INCRBY', g.extra, n)
+local now = now_ms()
+hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, wake, nil)
+return capacity(cap, g.extra)
+"#;
+
+/// KEYS: flag, generation, waiters (zset: id → liveness end, server ms).
+/// ARGV: id, lease ms, generation seen (-1 on the first call).
+/// `{1}` if the event is set, or was set since the generation seen; else `{0, generation}`
+/// with `id` registered (or its liveness renewed) to be woken by the next `set`.
+const EVENT_WAIT: &str = r#"
+local flag, gen, waiters = KEYS[1], KEYS[2], KEYS[3]
+local id, lease, seen = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local g = tonumber(redis.call('GET', gen) or '0')
+if redis.call('EXISTS', flag) == 1 or (seen >= 0 and g > seen) then
+  redis.call('ZREM', waiters, id)
+  return {1}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', waiters, '-inf', now)
+redis.call('ZADD', waiters, now + lease, id)
+return {0, g}
+"#;
+
+/// KEYS: flag, generation, waiters. ARGV: wake prefix. Sets the event, starts a new
+/// generation and wakes every waiter; returns how many were told.
+const EVENT_SET: &str = r#"
+local flag, gen, waiters, wake = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+redis.call('SET', flag, '1')
+redis.call('INCR', gen)
+local ids = redis.call('ZRANGE', waiters, 0, -1)
+redis.call('DEL', waiters)
+for _, h in ipairs(ids) do
+  redis.call('PUBLISH', wake .. string.match(h, '^([^-]+)'), h)
+end
+return #ids
 "#;
 
 /// The loaded scripts of one client.
 pub(crate) struct Scripts {
     pub(crate) acquire: Script,
     pub(crate) release: Script,
-    pub(crate) withdraw: Script,
     pub(crate) renew: Script,
+    pub(crate) add: Script,
+    pub(crate) event_wait: Script,
+    pub(crate) event_set: Script,
 }
 
 impl Scripts {
     pub(crate) fn new() -> Scripts {
-        let with_common = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
+        let with_common = |body: &str| Script::new(&format!("{GATE_COMMON}\n{body}"));
         Scripts {
-            acquire: with_common(ACQUIRE),
-            release: with_common(RELEASE),
-            withdraw: with_common(WITHDRAW),
-            renew: Script::new(RENEW),
+            acquire: with_common(GATE_ACQUIRE),
+            release: with_common(GATE_RELEASE),
+            renew: Script::new(GATE_RENEW),
+            add: with_common(GATE_ADD),
+            event_wait: Script::new(EVENT_WAIT),
+            event_set: Script::new(EVENT_SET),
         }
     }
 }
