@@ -1,4 +1,5 @@
-"""Locks across processes and machines, on one Redis server.
+"""Lock, RLock, Semaphore, BoundedSemaphore, RWLock and Event across processes and
+machines, on one Redis server.
 
 One `Client` per process serves every thread and every event loop at once::
 
@@ -7,21 +8,32 @@ One `Client` per process serves every thread and every event loop at once::
     with lock as hold:          # or: async with lock as hold
         store.write(data, fence=hold.token)
 
-Waiters are served in FIFO order across every client; a release hands the lock to the
+Waiters are served in FIFO order across every client; a release hands the place to the
 next in line and wakes it by pub/sub. The client's heartbeat renews each hold's lease; a
-holder that crashes loses the lock after at most one lease. `hold.check()` raises
-`LeaseLost` once the lease is gone, and so does leaving the `with` block.
+holder that crashes loses it after at most one lease. `hold.check()` raises `LeaseLost`
+once the lease is gone, and so does leaving the `with` block; an `async with` body is
+cancelled when its lease is lost and the block ends in `LeaseLost`.
 """
 
 from __future__ import annotations
 
-import contextvars
+import asyncio
 from types import TracebackType
 from typing import Any
 
 from ._aiosync import redis as _redis
 
-__all__ = ["Client", "Hold", "LeaseLost", "Lock"]
+__all__ = [
+    "BoundedSemaphore",
+    "Client",
+    "Event",
+    "Hold",
+    "LeaseLost",
+    "Lock",
+    "RLock",
+    "RWLock",
+    "Semaphore",
+]
 
 #: Raised by `Hold.check()`, `Hold.release()` and at the end of a `with` block once the
 #: hold's lease was lost (the lock may belong to someone else by then).
@@ -30,12 +42,45 @@ LeaseLost: type[Exception] = _redis.LeaseLost
 #: One acquisition: truthy, with `.token` (its fencing token), `.check()`, `.release()`.
 Hold: Any = _redis.Hold
 
+#: An event across processes: `set()`, `clear()`, `is_set()`, `wait(timeout=None)` (an
+#: awaitable in a running loop without a timeout). A cancelled wait only stops waiting.
+Event: Any = _redis._Event
+
+_LOST = "aiosync.redis: the lease of this hold was lost"
+
+
+def _cancel_on_loss(ended: Any) -> None:
+    """Cancels the current task if `ended` (the hold's watch) reports a lost lease."""
+    task = asyncio.current_task()
+    if ended is None or task is None:
+        return
+    watcher = asyncio.ensure_future(ended)
+
+    def done(f: asyncio.Future[Any]) -> None:
+        if not f.cancelled() and f.exception() is None and f.result() and not task.done():
+            task.cancel(_LOST)
+
+    watcher.add_done_callback(done)
+
+
+def _release_after(release: Any, exc: BaseException | None) -> None:
+    try:
+        release()
+    except LeaseLost:
+        if isinstance(exc, asyncio.CancelledError) and exc.args == (_LOST,):
+            # The cancellation was ours, to end the body: LeaseLost replaces it.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        raise
+
 
 class Client:
     """A connection to one Redis server, shared by every thread and event loop.
 
     `lease` (seconds) is how long a hold survives without renewal; the client renews
-    every hold each `lease / 3`.
+    every hold each `lease / 3`. A server younger than the lease grants nothing (it may
+    have restarted and lost the last grants): the first grant after it starts waits.
     """
 
     def __init__(self, url: str, *, namespace: str = "aiosync", lease: float = 10.0) -> None:
@@ -45,29 +90,47 @@ class Client:
     def lease(self) -> float:
         return float(self._client.lease)
 
-    def Lock(self, name: str) -> Lock:  # noqa: N802 (the class-like spelling of the issue)
+    # The class-like spellings below mirror `aiosync.Lock()` and friends.
+    def Lock(self, name: str) -> Lock:  # noqa: N802
         """The lock named `name`: the same lock for every client of this namespace."""
         return Lock(self._client.Lock(name))
+
+    def RLock(self, name: str) -> RLock:  # noqa: N802
+        """The reentrant lock named `name` (across processes, the `Lock` of that name)."""
+        return RLock(self._client.RLock(name))
+
+    def Semaphore(self, name: str, value: int = 1) -> Semaphore:  # noqa: N802
+        """The semaphore named `name` with `value` permits (give every client the same)."""
+        return Semaphore(self._client.Semaphore(name, value))
+
+    def BoundedSemaphore(self, name: str, value: int = 1) -> BoundedSemaphore:  # noqa: N802
+        """As `Semaphore`; releasing more than was acquired raises `ValueError`."""
+        return BoundedSemaphore(self._client.BoundedSemaphore(name, value))
+
+    def RWLock(self, name: str) -> RWLock:  # noqa: N802
+        """The readers-writer lock named `name`: `reader_lock` and `writer_lock`."""
+        return RWLock(self._client.RWLock(name))
+
+    def Event(self, name: str) -> Any:  # noqa: N802
+        """The event named `name`."""
+        return self._client.Event(name)
 
     def _suspend_heartbeat(self, suspended: bool) -> None:
         self._client._suspend_heartbeat(suspended)
 
 
-class Lock:
-    """A FIFO lock shared across processes; `with`, `async with` or `acquire()`.
+class _Gate:
+    """`with`, `async with`, `acquire()` and `release()` over one of the crate's gates.
 
     `acquire()` in a running event loop (no arguments) gives an awaitable; otherwise it
     blocks: `acquire(blocking=True, timeout=None)` gives a `Hold`, or False if it could
-    not be had (`blocking=False`) or the timeout passed. A cancelled asyncio acquire
-    leaves the queue.
+    not be had (`blocking=False`) or the timeout passed. The hold is kept for the calling
+    task or thread; `release()` gives it back. A cancelled asyncio acquire leaves the
+    queue and passes on a grant that reached it meanwhile.
     """
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
-        # The holds taken by `with` / `async with`, per thread and per asyncio task.
-        self._holds: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
-            f"aiosync.redis.Lock({raw.name!r})", default=()
-        )
 
     @property
     def name(self) -> str:
@@ -80,12 +143,17 @@ class Lock:
         return self._raw.acquire_blocking(blocking, timeout)
 
     async def acquire_async(self) -> Any:
+        """Waits for a hold on the running loop. Cancel safety: as `acquire()`."""
         return await self._raw.acquire_async()
 
+    def release(self) -> None:
+        self._raw.release()
+
+    def locked(self) -> bool:
+        return bool(self._raw.locked())
+
     def __enter__(self) -> Any:
-        hold = self._raw.acquire_blocking()
-        self._holds.set((*self._holds.get(), hold))
-        return hold
+        return self._raw.acquire_blocking()
 
     def __exit__(
         self,
@@ -93,11 +161,11 @@ class Lock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop().release()
+        self._raw.release()
 
     async def __aenter__(self) -> Any:
         hold = await self._raw.acquire_async()
-        self._holds.set((*self._holds.get(), hold))
+        _cancel_on_loss(hold._ended())
         return hold
 
     async def __aexit__(
@@ -106,14 +174,104 @@ class Lock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop().release()
-
-    def _pop(self) -> Any:
-        holds = self._holds.get()
-        if not holds:
-            raise RuntimeError("this Lock was not entered in this thread or task")
-        self._holds.set(holds[:-1])
-        return holds[-1]
+        _release_after(self._raw.release, exc)
 
     def __repr__(self) -> str:
-        return f"<aiosync.redis.Lock {self.name!r}>"
+        return repr(self._raw)
+
+
+class Lock(_Gate):
+    """A FIFO lock shared across processes (see `_Gate` for the forms)."""
+
+
+class Semaphore(_Gate):
+    """A FIFO semaphore shared across processes; each hold is one permit. `release()`
+    without a hold of this object adds a permit for good, as `threading.Semaphore` does."""
+
+
+class BoundedSemaphore(Semaphore):
+    """As `Semaphore`, but `release()` without a hold raises `ValueError`."""
+
+
+class RWLock:
+    """A readers-writer lock shared across processes, FIFO (a waiting writer holds back
+    the readers after it): `reader_lock` and `writer_lock` are locks of their own."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.reader_lock = _Gate(raw.reader_lock)
+        self.writer_lock = _Gate(raw.writer_lock)
+
+    @property
+    def reader(self) -> _Gate:
+        return self.reader_lock
+
+    @property
+    def writer(self) -> _Gate:
+        return self.writer_lock
+
+
+class RLock:
+    """A reentrant lock across processes: its owner (the asyncio task, else the thread)
+    may take it again; `release()` drops one level. `token` is the fencing token of the
+    caller's hold. `acquire()` gives True (an awaitable of True in a running loop)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    @property
+    def name(self) -> str:
+        return str(self._raw.name)
+
+    @property
+    def token(self) -> int | None:
+        return self._raw.token  # type: ignore[no-any-return]
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> Any:
+        return self._raw.acquire(blocking, timeout)
+
+    def acquire_blocking(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        return bool(self._raw.acquire_blocking(blocking, timeout))
+
+    async def acquire_async(self) -> bool:
+        """Waits for a level on the running loop. Cancel safety: a cancelled wait leaves
+        the queue."""
+        return bool(await self._raw.acquire_async())
+
+    def release(self) -> None:
+        self._raw.release()
+
+    def check(self) -> None:
+        self._raw.check()
+
+    def _is_owned(self) -> bool:
+        return bool(self._raw._is_owned())
+
+    def __enter__(self) -> bool:
+        return bool(self._raw.acquire_blocking())
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._raw.release()
+
+    async def __aenter__(self) -> bool:
+        outer = not self._raw._is_owned()
+        await self._raw.acquire_async()
+        if outer:
+            _cancel_on_loss(self._raw._ended())
+        return True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _release_after(self._raw.release, exc)
+
+    def __repr__(self) -> str:
+        return repr(self._raw)

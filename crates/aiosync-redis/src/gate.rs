@@ -75,6 +75,7 @@ impl Gate {
             token: token as u64,
             deadline: Mutex::new(local_deadline(sent, s.lease)),
             lost: AtomicBool::new(false),
+            released: AtomicBool::new(false),
             lost_event: Event::new(),
         });
         s.add_hold(id, state.clone());
@@ -182,6 +183,25 @@ impl Gate {
         Some(kept.remove(at).1)
     }
 
+    /// Takes back the kept hold with fencing token `token`.
+    pub(crate) fn take_kept_token(&self, token: u64) -> Option<Hold> {
+        let mut kept = self.kept.lock();
+        let at = kept.iter().position(|(_, h)| h.token() == token)?;
+        Some(kept.remove(at).1)
+    }
+
+    pub(crate) fn kept_watch(&self, token: u64) -> Option<LeaseWatch> {
+        let kept = self.kept.lock();
+        kept.iter()
+            .find(|(_, h)| h.token() == token)
+            .map(|(_, h)| h.watch())
+    }
+
+    /// Whether the hold with fencing token `token` is kept.
+    pub(crate) fn keeps_token(&self, token: u64) -> bool {
+        self.kept.lock().iter().any(|(_, h)| h.token() == token)
+    }
+
     /// How many holds are kept (for `locked()`-style questions asked locally).
     pub(crate) fn kept_by(&self, owner: Option<OwnerId>) -> usize {
         let kept = self.kept.lock();
@@ -189,6 +209,14 @@ impl Gate {
             Some(o) => kept.iter().filter(|(k, _)| *k == o).count(),
             None => kept.len(),
         }
+    }
+
+    /// The capacity with the permits added since creation: one round trip.
+    pub(crate) fn capacity_now(&self) -> Result<u64, Error> {
+        let extra: Option<u64> = self
+            .shared
+            .run(|c| redis::cmd("GET").arg(&self.keys[7]).query(c))?;
+        Ok(self.capacity + extra.unwrap_or(0))
     }
 
     /// How many holders the gate has on the server and their total weight.
@@ -265,6 +293,9 @@ pub(crate) struct HoldState {
     deadline: Mutex<Instant>,
     /// Set when a renewal found another owner (or none), or the deadline passed.
     lost: AtomicBool,
+    /// Set when the hold was released (so its watches end).
+    released: AtomicBool,
+    /// Set when lost or released.
     lost_event: Event,
 }
 
@@ -411,6 +442,9 @@ impl Hold {
         self.released = true;
         self.gate.shared.remove_hold(&self.state.id);
         let lost = self.state.is_lost();
+        self.state.released.store(true, Ordering::SeqCst);
+        self.state.lost_event.set();
+        // From here on the hold's fate is fixed: `lost`, or released in time.
         // Compare-and-delete even when lost locally: if the server still names us, the
         // place is ours to free; if not, the script leaves it alone.
         let mine = self.gate.release_id(&self.state.id, false)?;
@@ -484,7 +518,34 @@ impl LeaseWatch {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub async fn lost(&self) {
-        while !self.0.is_lost() {
+        if !self.ended().await {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Ends once the lease is lost (true) or the hold released (false), whichever comes
+    /// first.
+    ///
+    /// # Cancel safety
+    ///
+    /// It only waits: dropping it changes nothing.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let hold = client.lock("orders").lock_blocking()?;
+    /// let watch = hold.watch();
+    /// hold.release()?;
+    /// assert_eq!(aiosync::block_on(watch.ended(), None), Some(false));
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub async fn ended(&self) -> bool {
+        loop {
+            if self.0.released.load(Ordering::SeqCst) {
+                return self.0.lost.load(Ordering::SeqCst);
+            }
+            if self.0.is_lost() {
+                return true;
+            }
             self.0.lost_event.wait().await;
         }
     }

@@ -1,7 +1,7 @@
 //! Lock, Semaphore and RwLock: handles on a gate (see `gate.rs`) with a weight; RLock: a
 //! Lock with a local owner and hold count.
 
-use crate::gate::{Gate, Hold};
+use crate::gate::{Gate, Hold, LeaseWatch};
 use crate::Error;
 use aiosync::OwnerId;
 use parking_lot::Mutex;
@@ -147,6 +147,24 @@ impl Lock {
         }
     }
 
+    /// Releases the kept hold whose fencing token is `token`; `Err(NotHeld)` if none is.
+    pub fn release_kept_token(&self, token: u64) -> Result<(), Error> {
+        match self.gate.take_kept_token(token) {
+            Some(h) => h.release(),
+            None => Err(Error::NotHeld),
+        }
+    }
+
+    /// Whether a hold with fencing token `token` is kept by this handle.
+    pub fn keeps_token(&self, token: u64) -> bool {
+        self.gate.keeps_token(token)
+    }
+
+    /// The watch of the kept hold whose fencing token is `token`.
+    pub fn kept_watch(&self, token: u64) -> Option<LeaseWatch> {
+        self.gate.kept_watch(token)
+    }
+
     /// How many holds this handle keeps (for `owner`, or for anyone).
     pub fn kept(&self, owner: Option<OwnerId>) -> usize {
         self.gate.kept_by(owner)
@@ -257,6 +275,20 @@ impl Semaphore {
             return Err(Error::TooManyReleases);
         }
         self.lock.gate.add(n)
+    }
+
+    /// Whether every permit is taken now (a new acquire would wait): one round trip.
+    ///
+    /// ```no_run
+    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
+    /// let sem = client.semaphore("downloads", 1);
+    /// let permit = sem.acquire_blocking()?;
+    /// assert!(sem.locked()?);
+    /// # Ok::<(), aiosync_redis::Error>(())
+    /// ```
+    pub fn locked(&self) -> Result<bool, Error> {
+        let (taken, _) = self.lock.gate.held()?;
+        Ok(taken >= self.lock.gate.capacity_now()?)
     }
 
     /// How many permits are taken now, over every client: one round trip.
@@ -445,6 +477,19 @@ impl RLock {
         let o = st.take().expect("checked above");
         drop(st);
         o.hold.release()
+    }
+
+    /// The watch of the current hold, if this process holds the lock.
+    pub fn watch(&self) -> Option<LeaseWatch> {
+        self.state.lock().as_ref().map(|o| o.hold.watch())
+    }
+
+    /// The fencing token of the current hold, if `owner` holds the lock.
+    pub fn token_of(&self, owner: OwnerId) -> Option<u64> {
+        match &*self.state.lock() {
+            Some(o) if o.owner == owner => Some(o.hold.token()),
+            _ => None,
+        }
     }
 
     /// Whether `owner` holds the lock, and how many levels.
