@@ -55,7 +55,11 @@ fn semaphore_admits_at_most_its_value_across_clients() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(most.load(Ordering::SeqCst), 2, "two permits, both used, never three");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "two permits, both used, never three"
+    );
     assert_eq!(client(&s).semaphore("pool", 2).taken().unwrap(), 0);
 }
 
@@ -75,10 +79,14 @@ fn added_permits_let_a_waiter_in_and_bounded_refuses_them() {
     wait_for("waiter queued", || zcard(&s, "t:sem:{p}:queue") == 1);
     assert!(rx.try_recv().is_err(), "one permit, taken");
     assert_eq!(sem.add_permits(1).unwrap(), 2);
-    rx.recv_timeout(BOUND).expect("the added permit reached the waiter");
+    rx.recv_timeout(BOUND)
+        .expect("the added permit reached the waiter");
     t.join().unwrap();
     let bounded = a.bounded_semaphore("q", 1);
-    assert!(matches!(bounded.add_permits(1), Err(Error::TooManyReleases)));
+    assert!(matches!(
+        bounded.add_permits(1),
+        Err(Error::TooManyReleases)
+    ));
 }
 
 #[test]
@@ -107,7 +115,10 @@ fn readers_share_and_a_writer_excludes_them() {
     let r2 = other.reader().try_lock().unwrap().expect("readers share");
     assert!(other.writer().try_lock().unwrap().is_none());
     r1.release().unwrap();
-    assert!(other.writer().try_lock().unwrap().is_none(), "one reader left");
+    assert!(
+        other.writer().try_lock().unwrap().is_none(),
+        "one reader left"
+    );
     r2.release().unwrap();
     let w = other.writer().try_lock().unwrap().expect("free now");
     assert!(rw.reader().try_lock().unwrap().is_none());
@@ -166,13 +177,19 @@ fn rlock_is_reentrant_for_its_owner_and_excludes_others() {
     let rl2 = rl.clone();
     let other = std::thread::spawn(move || rl2.try_lock().unwrap().is_some());
     assert!(!other.join().unwrap(), "another thread is not the owner");
-    assert!(cl.lock("r").try_lock().unwrap().is_none(), "the same lock by name");
+    assert!(
+        cl.lock("r").try_lock().unwrap().is_none(),
+        "the same lock by name"
+    );
     let stranger = OwnerId::new_unique();
     assert!(matches!(rl.release_as(stranger), Err(Error::NotOwner)));
     drop(inner);
     assert!(cl.lock("r").try_lock().unwrap().is_none(), "one level left");
     drop(outer);
-    assert!(cl.lock("r").try_lock().unwrap().is_some(), "released at zero");
+    assert!(
+        cl.lock("r").try_lock().unwrap().is_some(),
+        "released at zero"
+    );
 }
 
 #[test]
@@ -211,7 +228,10 @@ fn event_set_wakes_waiters_of_every_client() {
     for w in waiters {
         assert!(w.join().unwrap().unwrap());
     }
-    assert!(start.elapsed() < LEASE / 3, "woken by the message, not the recheck");
+    assert!(
+        start.elapsed() < LEASE / 3,
+        "woken by the message, not the recheck"
+    );
     assert!(!ev.is_set().unwrap());
 }
 
@@ -238,7 +258,10 @@ fn a_lost_lease_is_seen_by_its_watch_at_the_local_deadline() {
     let start = Instant::now();
     aiosync::block_on(watch.lost(), Some(BOUND)).expect("lost in time");
     let took = start.elapsed();
-    assert!(took <= LEASE, "the local view ends before the server's: {took:?}");
+    assert!(
+        took <= LEASE,
+        "the local view ends before the server's: {took:?}"
+    );
     assert!(matches!(hold.release(), Err(Error::LeaseLost)));
 }
 
@@ -253,5 +276,8 @@ fn a_server_younger_than_the_lease_grants_nothing() {
     // Uptime is known to the second: the quarantine ends by one lease and a second.
     assert!(start.elapsed() < LEASE + Duration::from_millis(1500));
     h.release().unwrap();
-    assert!(cl.lock("l").try_lock().unwrap().is_some(), "then grants at once");
+    assert!(
+        cl.lock("l").try_lock().unwrap().is_some(),
+        "then grants at once"
+    );
 }
