@@ -55,6 +55,9 @@ pub(crate) struct Shared {
     waiters: Mutex<HashMap<String, Arc<Event>>>,
     /// Waiter id of a hold → its state, for the heartbeat.
     holds: Mutex<HashMap<String, Arc<HoldState>>>,
+    /// Work put off while the server did not answer (a dropped waiter leaving its
+    /// queue), done by the heartbeat.
+    deferred: Mutex<Vec<Deferred>>,
     heartbeat_suspended: AtomicBool,
     stop: AtomicBool,
     /// The server's start (its clock, ms), never earlier than the real one; read on
@@ -93,6 +96,7 @@ impl Client {
             seq: AtomicU64::new(0),
             waiters: Mutex::new(HashMap::new()),
             holds: Mutex::new(HashMap::new()),
+            deferred: Mutex::new(Vec::new()),
             heartbeat_suspended: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             server_start: AtomicI64::new(i64::MAX),
@@ -258,31 +262,59 @@ impl Shared {
         &self,
         f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
-        let mut slot = self.conn.lock();
+        self.run_by(None, f)
+    }
+
+    /// As [`Shared::run`], never past `deadline`: socket timeouts are cut to the time
+    /// left, and no retry starts after it (a timed wait must not be stretched by
+    /// reconnections). An error after the deadline is a timeout error.
+    pub(crate) fn run_by<T>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
+        let mut slot = match deadline {
+            None => self.conn.lock(),
+            // Another caller may be stuck on a silent server: wait for it only so long.
+            Some(d) => self.conn.try_lock_until(d).ok_or_else(|| {
+                Error::from(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "deadline passed",
+                )))
+            })?,
+        };
         let mut last = None;
         for _ in 0..2 {
-            if slot.is_none() {
-                let c = match self.redis.get_connection_with_timeout(self.io_timeout()) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last = Some(e);
-                        continue;
+            let io = match deadline {
+                None => self.io_timeout(),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
                     }
-                };
-                c.set_read_timeout(Some(self.io_timeout()))?;
-                c.set_write_timeout(Some(self.io_timeout()))?;
-                let mut c = c;
-                match server_start(&mut c) {
-                    Ok(ms) => self.server_start.store(ms, Ordering::SeqCst),
+                    left.min(self.io_timeout())
+                }
+            };
+            if slot.is_none() {
+                match self.connect(io) {
+                    Ok(c) => *slot = Some(c),
                     Err(e) => {
                         last = Some(e);
                         continue;
                     }
                 }
-                *slot = Some(c);
             }
             let conn = slot.as_mut().expect("connected above");
-            match f(conn) {
+            if deadline.is_some() {
+                conn.set_read_timeout(Some(io))?;
+                conn.set_write_timeout(Some(io))?;
+            }
+            let r = f(conn);
+            if deadline.is_some() {
+                conn.set_read_timeout(Some(self.io_timeout()))?;
+                conn.set_write_timeout(Some(self.io_timeout()))?;
+            }
+            match r {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
                     *slot = None;
@@ -291,7 +323,32 @@ impl Shared {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(last.expect("two failed tries").into())
+        Err(last
+            .unwrap_or_else(|| (redis::ErrorKind::Io, "deadline passed").into())
+            .into())
+    }
+
+    /// A new command connection, with its socket timeouts set and the server's start
+    /// time read (for the restart quarantine).
+    fn connect(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
+        let mut c = self.redis.get_connection_with_timeout(timeout)?;
+        c.set_read_timeout(Some(timeout))?;
+        c.set_write_timeout(Some(timeout))?;
+        let ms = server_start(&mut c)?;
+        c.set_read_timeout(Some(self.io_timeout()))?;
+        c.set_write_timeout(Some(self.io_timeout()))?;
+        self.server_start.store(ms, Ordering::SeqCst);
+        Ok(c)
+    }
+
+    /// Whether the command connection is known to be down (without waiting for it).
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.conn.try_lock().is_some_and(|slot| slot.is_none())
+    }
+
+    /// Puts `job` off to the heartbeat, which runs it once the server answers again.
+    pub(crate) fn defer(&self, job: Deferred) {
+        self.deferred.lock().push(job);
     }
 
     pub(crate) fn add_waiter(&self, id: &str) -> Arc<Event> {
@@ -320,6 +377,10 @@ impl Shared {
         }
     }
 }
+
+/// A job put off until the server answers: true once done (or given up), false to be
+/// tried again next beat.
+pub(crate) type Deferred = Box<dyn FnMut() -> bool + Send>;
 
 /// When the server started, by its own clock in ms: `INFO`'s uptime is whole seconds, so
 /// one second is added to never fall before the real start.
@@ -429,6 +490,12 @@ fn heartbeat(weak: Weak<Shared>) {
         }
         next += shared.beat();
         if !shared.heartbeat_suspended.load(Ordering::SeqCst) {
+            let jobs = std::mem::take(&mut *shared.deferred.lock());
+            for mut job in jobs {
+                if !job() {
+                    shared.defer(job);
+                }
+            }
             let holds: Vec<_> = shared.holds.lock().values().cloned().collect();
             for h in holds {
                 h.renew(&shared);

@@ -47,10 +47,11 @@ impl Gate {
         id: &str,
         weight: u64,
         enqueue: bool,
+        deadline: Option<Instant>,
     ) -> Result<Result<Hold, Duration>, Error> {
         let sent = Instant::now();
         let s = &self.shared;
-        let r: Vec<i64> = s.run(|c| {
+        let r: Vec<i64> = s.run_by(deadline, |c| {
             let mut inv = s.scripts.acquire.prepare_invoke();
             for k in &self.keys {
                 inv.key(k);
@@ -88,9 +89,14 @@ impl Gate {
 
     /// Runs the release script for `id` (leaving the queue first with `withdraw`): true if
     /// `id` held the gate.
-    fn release_id(&self, id: &str, withdraw: bool) -> Result<bool, Error> {
+    fn release_id(
+        &self,
+        id: &str,
+        withdraw: bool,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Error> {
         let s = &self.shared;
-        let r: i64 = s.run(|c| {
+        let r: i64 = s.run_by(deadline, |c| {
             let mut inv = s.scripts.release.prepare_invoke();
             for k in &self.keys {
                 inv.key(k);
@@ -124,7 +130,7 @@ impl Gate {
 
     pub(crate) fn try_acquire(self: &Arc<Self>, weight: u64) -> Result<Option<Hold>, Error> {
         let id = self.shared.next_waiter_id();
-        Ok(self.attempt(&id, weight, false)?.ok())
+        Ok(self.attempt(&id, weight, false, None)?.ok())
     }
 
     pub(crate) async fn acquire(self: &Arc<Self>, weight: u64) -> Result<Hold, Error> {
@@ -132,7 +138,7 @@ impl Gate {
         loop {
             // Clear before the check: a wake sent after it is kept for the wait below.
             waiter.event.clear();
-            if let Some(hold) = waiter.step()? {
+            if let Some(hold) = waiter.step(None)? {
                 return Ok(hold);
             }
             // Woken by a handoff's message, else by the heartbeat's recheck each beat.
@@ -148,8 +154,12 @@ impl Gate {
         let waiter = Waiter::new(self, weight);
         loop {
             waiter.event.clear();
-            if let Some(hold) = waiter.step()? {
-                return Ok(Some(hold));
+            match waiter.step(deadline) {
+                Ok(Some(hold)) => return Ok(Some(hold)),
+                Ok(None) => {}
+                // The deadline passed while the server did not answer: a timeout.
+                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(None),
+                Err(e) => return Err(e),
             }
             // The heartbeat re-wakes every beat; the cap only guards a stalled heartbeat.
             let mut wait = self.shared.beat() * 2;
@@ -227,6 +237,21 @@ impl Gate {
     }
 }
 
+/// A dropped waiter's withdrawal, for the heartbeat to retry until the server answers;
+/// given up once the waiter's liveness key must have ended (one lease), as the script
+/// drops dead waiters itself then.
+fn withdraw_later(gate: Arc<Gate>, id: String) -> crate::client::Deferred {
+    let until = Instant::now() + gate.shared.lease;
+    Box::new(move || {
+        let by = Instant::now() + gate.shared.beat().min(WITHDRAW_BOUND);
+        gate.release_id(&id, true, Some(by)).is_ok() || Instant::now() >= until
+    })
+}
+
+/// The longest a dropped waiter spends leaving the queue when the server does not answer
+/// (its entry then dies with its liveness key, after one lease).
+const WITHDRAW_BOUND: Duration = Duration::from_millis(200);
+
 /// The holder's view of its lease ends before the server's: the server's clock starts at
 /// the latest when the script runs, after `sent`; the margin covers clock-rate drift.
 fn local_deadline(sent: Instant, lease: Duration) -> Instant {
@@ -259,8 +284,8 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    fn step(&self) -> Result<Option<Hold>, Error> {
-        match self.gate.attempt(&self.id, self.weight, true)? {
+    fn step(&self, deadline: Option<Instant>) -> Result<Option<Hold>, Error> {
+        match self.gate.attempt(&self.id, self.weight, true, deadline)? {
             Ok(hold) => {
                 self.granted.set(true);
                 Ok(Some(hold))
@@ -279,7 +304,17 @@ impl Drop for Waiter<'_> {
         if !self.granted.get() {
             // Best effort: if the server is unreachable, the queue entry dies with its
             // liveness key after one lease.
-            let _ = self.gate.release_id(&self.id, true);
+            // Never long: a timed wait must not be stretched by a silent server. Known
+            // down: left to the heartbeat; else tried for a bounded time.
+            if !self.gate.shared.is_disconnected() {
+                let by = Instant::now() + self.gate.shared.beat().min(WITHDRAW_BOUND);
+                if self.gate.release_id(&self.id, true, Some(by)).is_ok() {
+                    return;
+                }
+            }
+            self.gate
+                .shared
+                .defer(withdraw_later(self.gate.clone(), self.id.clone()));
         }
     }
 }
@@ -447,7 +482,7 @@ impl Hold {
         // From here on the hold's fate is fixed: `lost`, or released in time.
         // Compare-and-delete even when lost locally: if the server still names us, the
         // place is ours to free; if not, the script leaves it alone.
-        let mine = self.gate.release_id(&self.state.id, false)?;
+        let mine = self.gate.release_id(&self.state.id, false, None)?;
         if lost || !mine {
             self.state.mark_lost();
             Err(Error::LeaseLost)

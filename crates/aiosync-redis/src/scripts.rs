@@ -21,6 +21,7 @@
 //! | `S:K:{N}:fence` | string | the last fencing token given |
 //! | `S:K:{N}:extra` | string | permits added to a Semaphore since it was made |
 //! | `S:K:{N}:w:ID` | string, PX lease | present while waiter ID is alive |
+//! | `S:K:{N}:w:r:ID` | string, PX lease | ID's release ran (a retried release answers 1) |
 //! | `S:maxlease` | string | the longest lease a client of the namespace used |
 //!
 //! A waiter id is `CLIENT-SEQ`; a grant by another client's script publishes the id on
@@ -162,7 +163,8 @@ return {-1, retry}
 
 /// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix.
 /// ARGV: id, capacity, lease ms, wake prefix, withdraw (0/1).
-/// Releases `id`'s hold (1 if it held, else 0, nothing touched) and grants the next; with
+/// Releases `id`'s hold (1 if it held — or a retry of this release, the reply of which
+/// was lost, had released it —, else 0, nothing touched) and grants the next; with
 /// withdraw, first leaves the queue (a waiter giving up: a grant that reached it meanwhile
 /// is released as well).
 const GATE_RELEASE: &str = r#"
@@ -182,7 +184,13 @@ if held then
   redis.call('HDEL', g.ht, id)
 end
 hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, wake, nil)
-if mine then return 1 end
+-- A retry whose first run released (its reply lost) must answer the same.
+local done = g.wprefix .. 'r:' .. id
+if mine then
+  redis.call('SET', done, '1', 'PX', lease)
+  return 1
+end
+if redis.call('EXISTS', done) == 1 then return 1 end
 return 0
 "#;
 

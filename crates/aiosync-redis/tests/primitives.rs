@@ -281,3 +281,53 @@ fn a_server_younger_than_the_lease_grants_nothing() {
         "then grants at once"
     );
 }
+
+/// The server's process id, from `INFO server`.
+fn server_pid(s: &Server) -> String {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut s.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn signal(pid: &str, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn a_timed_wait_on_a_stopped_server_ends_at_its_deadline() {
+    let s = Server::start();
+    let cl = Client::open(&s.url(), "t", Duration::from_secs(6)).expect("connect");
+    // Past the quarantine (one lease of a young server) before the test proper.
+    let wait = Duration::from_secs(8);
+    let h = cl
+        .lock("l")
+        .lock_blocking_timeout(wait)
+        .unwrap()
+        .expect("granted");
+    h.release().unwrap();
+    let pid = server_pid(&s);
+    signal(&pid, "-STOP");
+    let start = Instant::now();
+    let r = cl
+        .lock("l")
+        .lock_blocking_timeout(Duration::from_millis(300));
+    let took = start.elapsed();
+    signal(&pid, "-CONT");
+    assert!(matches!(r, Ok(None)), "a timeout, not a hold: {r:?}");
+    // The deadline, plus the bounded attempt to leave the queue: not a socket timeout
+    // (2 s here) nor a retry.
+    assert!(
+        took < Duration::from_millis(300 + 200 + 150),
+        "took {took:?}"
+    );
+}
