@@ -63,9 +63,10 @@ def _cancel_on_loss(ended: Any) -> None:
     watcher.add_done_callback(done)
 
 
-def _release_after(release: Any, exc: BaseException | None) -> None:
+async def _release_after(release: Any, exc: BaseException | None) -> None:
+    """Awaits `release()` (the binding's asyncio release) at the end of an `async with`."""
     try:
-        release()
+        await release()
     except LeaseLost:
         if isinstance(exc, asyncio.CancelledError) and exc.args == (_LOST,):
             # The cancellation was ours, to end the body: LeaseLost replaces it.
@@ -174,7 +175,7 @@ class _Gate:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _release_after(self._raw.release, exc)
+        await _release_after(self._raw._release_async, exc)
 
     def __repr__(self) -> str:
         return repr(self._raw)
@@ -271,7 +272,7 @@ class RLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _release_after(self._raw.release, exc)
+        await _release_after(self._raw._release_async, exc)
 
     def __repr__(self) -> str:
         return repr(self._raw)

@@ -2,7 +2,8 @@
 //! heartbeat thread that renews every hold and makes every waiter re-check.
 
 use crate::event::Event as RedisEvent;
-use crate::gate::{Gate, HoldState};
+use crate::gate::Gate;
+use crate::hold::HoldState;
 use crate::lock::{Lock, RLock, RwLock, Semaphore};
 use crate::scripts::Scripts;
 use crate::Error;
@@ -60,6 +61,9 @@ pub(crate) struct Shared {
     deferred: Mutex<Vec<Deferred>>,
     heartbeat_suspended: AtomicBool,
     stop: AtomicBool,
+    /// Feeds the I/O thread, which makes the round trips of async callers (so that an
+    /// executor's thread never waits on the server).
+    io: std::sync::mpsc::Sender<IoJob>,
     /// The server's start (its clock, ms), never earlier than the real one; read on
     /// every new connection, for the restart quarantine (see `scripts.rs`).
     server_start: AtomicI64,
@@ -86,7 +90,18 @@ impl Client {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let id = format!("{:x}{:x}", nanos, std::process::id());
+        let (io, jobs) = std::sync::mpsc::channel::<IoJob>();
+        std::thread::Builder::new()
+            .name("aiosync-redis-io".into())
+            .spawn(move || {
+                // Ends when the client (the only sender) is gone.
+                for job in jobs {
+                    job();
+                }
+            })
+            .map_err(|e| Error::Config(format!("cannot start the client's I/O thread: {e}")))?;
         let shared = Arc::new(Shared {
+            io,
             namespace: namespace.to_owned(),
             lease,
             id,
@@ -341,6 +356,30 @@ impl Shared {
         Ok(c)
     }
 
+    /// Runs `f` on the client's I/O thread; the returned handle tells when it is done.
+    /// Jobs run in the order they were given.
+    pub(crate) fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Arc<Pending<T>> {
+        let p = Arc::new(Pending {
+            slot: Mutex::new(None),
+            done: Event::new(),
+        });
+        let q = p.clone();
+        let job: IoJob = Box::new(move || {
+            // A panicking job must not take the I/O thread down with it.
+            if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                *q.slot.lock() = Some(v);
+            }
+            q.done.set();
+        });
+        if let Err(std::sync::mpsc::SendError(job)) = self.io.send(job) {
+            job();
+        }
+        p
+    }
+
     /// Whether the command connection is known to be down (without waiting for it).
     pub(crate) fn is_disconnected(&self) -> bool {
         self.conn.try_lock().is_some_and(|slot| slot.is_none())
@@ -374,6 +413,35 @@ impl Shared {
         let evs: Vec<_> = self.waiters.lock().values().cloned().collect();
         for ev in evs {
             ev.set();
+        }
+    }
+}
+
+/// The error of an I/O-thread job that panicked (a bug: reported, not propagated).
+pub(crate) fn job_panicked() -> Error {
+    Error::Redis((redis::ErrorKind::Io, "an aiosync-redis I/O job panicked").into())
+}
+
+/// A job for the I/O thread.
+type IoJob = Box<dyn FnOnce() + Send>;
+
+/// The outcome of a job on the I/O thread, and the event set when it is there.
+pub(crate) struct Pending<T> {
+    slot: Mutex<Option<T>>,
+    done: Event,
+}
+
+impl<T> Pending<T> {
+    /// Waits for the job's outcome; `None` if the job panicked.
+    ///
+    /// Cancel safety: the job runs to its end whether or not this is awaited; what it
+    /// gives is dropped with the last handle (on the I/O thread if that is the last).
+    pub(crate) async fn outcome(&self) -> Option<T> {
+        loop {
+            if self.done.is_set() {
+                return self.slot.lock().take();
+            }
+            self.done.wait().await;
         }
     }
 }

@@ -126,13 +126,18 @@ impl Event {
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
     pub async fn wait(&self) -> Result<(), Error> {
-        let w = EventWaiter::new(self);
+        let w = EventWaiter::new(self, true);
         let mut seen = None;
         loop {
             w.event.clear();
-            match self.check(&w.id, seen)? {
-                None => return Ok(()),
-                Some(g) => seen = Some(g),
+            // The round trip on the client's I/O thread: never on the executor's.
+            let (ev, id) = (self.clone(), w.id.clone());
+            let pending = self.shared.submit(move || ev.check(&id, seen));
+            match pending.outcome().await {
+                Some(Ok(None)) => return Ok(()),
+                Some(Ok(Some(g))) => seen = Some(g),
+                Some(Err(e)) => return Err(e),
+                None => return Err(crate::client::job_panicked()),
             }
             w.event.wait().await;
         }
@@ -150,7 +155,7 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, Error> {
-        let w = EventWaiter::new(self);
+        let w = EventWaiter::new(self, false);
         let mut seen = None;
         loop {
             w.event.clear();
@@ -176,25 +181,39 @@ struct EventWaiter<'a> {
     ev: &'a Event,
     id: String,
     event: Arc<aiosync::Event>,
+    /// An async caller's: it leaves from the I/O thread.
+    via_io: bool,
 }
 
 impl<'a> EventWaiter<'a> {
-    fn new(ev: &'a Event) -> EventWaiter<'a> {
+    fn new(ev: &'a Event, via_io: bool) -> EventWaiter<'a> {
         let id = ev.shared.next_waiter_id();
         let event = ev.shared.add_waiter(&id);
-        EventWaiter { ev, id, event }
+        EventWaiter {
+            ev,
+            id,
+            event,
+            via_io,
+        }
     }
 }
 
 impl Drop for EventWaiter<'_> {
     fn drop(&mut self) {
         self.ev.shared.remove_waiter(&self.id);
-        let k = &self.ev.keys[2];
-        let id = &self.id;
-        // Best effort: an entry left behind ends with its liveness.
-        let _ = self
-            .ev
-            .shared
-            .run(|c| redis::cmd("ZREM").arg(k).arg(id).query::<i64>(c));
+        let (ev, id) = (self.ev.clone(), std::mem::take(&mut self.id));
+        // Best effort, and bounded: an entry left behind ends with its liveness.
+        let leave = move || {
+            let by = Instant::now() + ev.shared.beat().min(Duration::from_millis(200));
+            let k = &ev.keys[2];
+            let _ = ev.shared.run_by(Some(by), |c| {
+                redis::cmd("ZREM").arg(k).arg(&id).query::<i64>(c)
+            });
+        };
+        if self.via_io {
+            drop(self.ev.shared.submit(leave));
+        } else {
+            leave();
+        }
     }
 }

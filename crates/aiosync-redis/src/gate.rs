@@ -1,12 +1,11 @@
 //! The gate every counted primitive is made of (see `scripts.rs`): acquiring a weight of
-//! it in FIFO order, the waiter that leaves the queue when dropped, and the hold with its
-//! lease and fencing token.
+//! it in FIFO order, and the waiter that leaves the queue when dropped.
 
 use crate::client::Shared;
+use crate::hold::{local_deadline, Hold, HoldState, LeaseWatch};
 use crate::Error;
 use aiosync::{Event, OwnerId};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,26 +69,19 @@ impl Gate {
         if token < 0 {
             return Ok(Err(Duration::from_millis(retry.unwrap_or(0).max(0) as u64)));
         }
-        let state = Arc::new(HoldState {
-            id: id.to_owned(),
-            held_key: self.keys[0].clone(),
-            token: token as u64,
-            deadline: Mutex::new(local_deadline(sent, s.lease)),
-            lost: AtomicBool::new(false),
-            released: AtomicBool::new(false),
-            lost_event: Event::new(),
-        });
+        let state = Arc::new(HoldState::new(
+            id,
+            &self.keys[0],
+            token as u64,
+            local_deadline(sent, s.lease),
+        ));
         s.add_hold(id, state.clone());
-        Ok(Ok(Hold {
-            gate: self.clone(),
-            state,
-            released: false,
-        }))
+        Ok(Ok(Hold::new(self.clone(), state)))
     }
 
     /// Runs the release script for `id` (leaving the queue first with `withdraw`): true if
     /// `id` held the gate.
-    fn release_id(
+    pub(crate) fn release_id(
         &self,
         id: &str,
         withdraw: bool,
@@ -133,13 +125,25 @@ impl Gate {
         Ok(self.attempt(&id, weight, false, None)?.ok())
     }
 
+    /// Waits for `weight` of the gate on any executor; every round trip is made on the
+    /// client's I/O thread, so the executor's thread never waits on the server.
     pub(crate) async fn acquire(self: &Arc<Self>, weight: u64) -> Result<Hold, Error> {
-        let waiter = Waiter::new(self, weight);
+        let mut waiter = AsyncWaiter::new(self.clone());
         loop {
             // Clear before the check: a wake sent after it is kept for the wait below.
             waiter.event.clear();
-            if let Some(hold) = waiter.step(None)? {
-                return Ok(hold);
+            let (gate, id) = (self.clone(), waiter.id.clone());
+            let pending = self
+                .shared
+                .submit(move || gate.attempt(&id, weight, true, None));
+            match pending.outcome().await {
+                Some(Ok(Ok(hold))) => {
+                    waiter.granted = true;
+                    return Ok(hold);
+                }
+                Some(Ok(Err(_retry))) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Err(crate::client::job_panicked()),
             }
             // Woken by a handoff's message, else by the heartbeat's recheck each beat.
             waiter.event.wait().await;
@@ -252,12 +256,6 @@ fn withdraw_later(gate: Arc<Gate>, id: String) -> crate::client::Deferred {
 /// (its entry then dies with its liveness key, after one lease).
 const WITHDRAW_BOUND: Duration = Duration::from_millis(200);
 
-/// The holder's view of its lease ends before the server's: the server's clock starts at
-/// the latest when the script runs, after `sent`; the margin covers clock-rate drift.
-fn local_deadline(sent: Instant, lease: Duration) -> Instant {
-    sent + lease - lease / 50
-}
-
 /// A queued acquisition: leaves the queue (and passes on a grant that reached it) when
 /// dropped without having taken its hold.
 struct Waiter<'a> {
@@ -302,286 +300,54 @@ impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         self.gate.shared.remove_waiter(&self.id);
         if !self.granted.get() {
-            // Best effort: if the server is unreachable, the queue entry dies with its
-            // liveness key after one lease.
-            // Never long: a timed wait must not be stretched by a silent server. Known
-            // down: left to the heartbeat; else tried for a bounded time.
-            if !self.gate.shared.is_disconnected() {
-                let by = Instant::now() + self.gate.shared.beat().min(WITHDRAW_BOUND);
-                if self.gate.release_id(&self.id, true, Some(by)).is_ok() {
-                    return;
-                }
-            }
-            self.gate
-                .shared
-                .defer(withdraw_later(self.gate.clone(), self.id.clone()));
+            withdraw(self.gate, &self.id);
         }
     }
 }
 
-/// The state of one hold that the heartbeat and the watchdog share.
-pub(crate) struct HoldState {
-    id: String,
-    held_key: String,
-    token: u64,
-    /// When this holder's view of the lease ends, unless renewed.
-    deadline: Mutex<Instant>,
-    /// Set when a renewal found another owner (or none), or the deadline passed.
-    lost: AtomicBool,
-    /// Set when the hold was released (so its watches end).
-    released: AtomicBool,
-    /// Set when lost or released.
-    lost_event: Event,
-}
-
-impl HoldState {
-    pub(crate) fn renew(&self, shared: &Shared) {
-        if self.is_lost() {
+/// Takes waiter `id` out of the queue, passing on a grant that reached it. Never long: a
+/// timed wait must not be stretched by a silent server. Known down: left to the
+/// heartbeat; else tried for a bounded time, then left to the heartbeat.
+fn withdraw(gate: &Arc<Gate>, id: &str) {
+    if !gate.shared.is_disconnected() {
+        let by = Instant::now() + gate.shared.beat().min(WITHDRAW_BOUND);
+        if gate.release_id(id, true, Some(by)).is_ok() {
             return;
         }
-        let sent = Instant::now();
-        let r: Result<i64, Error> = shared.run(|c| {
-            shared
-                .scripts
-                .renew
-                .key(&self.held_key)
-                .arg(&self.id)
-                .arg(shared.lease_ms())
-                .invoke(c)
-        });
-        match r {
-            Ok(1) => {
-                let mut d = self.deadline.lock();
-                // A renewal that came back after the old view ended cannot revive it.
-                if Instant::now() < *d {
-                    *d = local_deadline(sent, shared.lease);
-                }
-            }
-            Ok(_) => self.mark_lost(),
-            // Unreachable: the local deadline will pass if this goes on.
-            Err(_) => {}
-        }
     }
-
-    fn mark_lost(&self) {
-        self.lost.store(true, Ordering::SeqCst);
-        self.lost_event.set();
-    }
-
-    /// Whether lost; marks it so when the local deadline has passed.
-    pub(crate) fn is_lost(&self) -> bool {
-        if self.lost.load(Ordering::SeqCst) {
-            return true;
-        }
-        if Instant::now() >= *self.deadline.lock() {
-            self.mark_lost();
-            return true;
-        }
-        false
-    }
-
-    pub(crate) fn deadline(&self) -> Instant {
-        *self.deadline.lock()
-    }
+    gate.shared
+        .defer(withdraw_later(gate.clone(), id.to_owned()));
 }
 
-/// One acquisition of a Lock, a Semaphore's permit or a side of an RWLock: held (and its
-/// lease renewed by the client's heartbeat) until [`Hold::release`] or drop.
-///
-/// ```no_run
-/// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-/// let hold = client.lock("orders").lock_blocking()?;
-/// let token = hold.token(); // pass it to the storage, which rejects older tokens
-/// hold.check()?;            // Err(LeaseLost) once the lease is gone
-/// hold.release()?;
-/// # Ok::<(), aiosync_redis::Error>(())
-/// ```
-#[must_use = "if unused the hold is released at once"]
-pub struct Hold {
+/// A queued acquisition of an async caller: as [`Waiter`], but it leaves the queue from
+/// the I/O thread (after any attempt of its own still under way there).
+struct AsyncWaiter {
     gate: Arc<Gate>,
-    state: Arc<HoldState>,
-    released: bool,
+    id: String,
+    event: Arc<Event>,
+    granted: bool,
 }
 
-impl std::fmt::Debug for Hold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hold")
-            .field("name", &self.gate.name)
-            .field("token", &self.state.token)
-            .field("lost", &self.state.is_lost())
-            .finish()
-    }
-}
-
-impl Hold {
-    /// The fencing token of this acquisition: greater than every token given before for
-    /// the same name, even across a server restart that lost the data (it never falls
-    /// below the server's clock in microseconds).
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let a = client.lock("orders").lock_blocking()?;
-    /// let first = a.token();
-    /// a.release()?;
-    /// assert!(client.lock("orders").lock_blocking()?.token() > first);
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub fn token(&self) -> u64 {
-        self.state.token
-    }
-
-    /// `Err(LeaseLost)` once this holder can no longer be sure it holds: a renewal found
-    /// another owner, or the local view of the lease ran out.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let hold = client.lock("orders").lock_blocking()?;
-    /// hold.check()?;
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub fn check(&self) -> Result<(), Error> {
-        if self.state.is_lost() {
-            Err(Error::LeaseLost)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// A handle that tells when this hold's lease is lost; it outlives the hold.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let hold = client.lock("orders").lock_blocking()?;
-    /// let watch = hold.watch();
-    /// assert!(!watch.is_lost());
-    /// // elsewhere: `watch.lost().await` ends once the lease is gone.
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub fn watch(&self) -> LeaseWatch {
-        LeaseWatch(self.state.clone())
-    }
-
-    /// Releases the hold and grants the next waiters. `Err(LeaseLost)` if the lease was
-    /// lost: the gate then belongs to someone else (or nobody) and is left untouched.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// client.lock("orders").lock_blocking()?.release()?;
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub fn release(mut self) -> Result<(), Error> {
-        self.release_inner()
-    }
-
-    fn release_inner(&mut self) -> Result<(), Error> {
-        self.released = true;
-        self.gate.shared.remove_hold(&self.state.id);
-        let lost = self.state.is_lost();
-        self.state.released.store(true, Ordering::SeqCst);
-        self.state.lost_event.set();
-        // From here on the hold's fate is fixed: `lost`, or released in time.
-        // Compare-and-delete even when lost locally: if the server still names us, the
-        // place is ours to free; if not, the script leaves it alone.
-        let mine = self.gate.release_id(&self.state.id, false, None)?;
-        if lost || !mine {
-            self.state.mark_lost();
-            Err(Error::LeaseLost)
-        } else {
-            Ok(())
+impl AsyncWaiter {
+    fn new(gate: Arc<Gate>) -> AsyncWaiter {
+        let id = gate.shared.next_waiter_id();
+        let event = gate.shared.add_waiter(&id);
+        AsyncWaiter {
+            gate,
+            id,
+            event,
+            granted: false,
         }
     }
 }
 
-impl Drop for Hold {
+impl Drop for AsyncWaiter {
     fn drop(&mut self) {
-        if !self.released {
-            let _ = self.release_inner();
-        }
-    }
-}
-
-/// Tells when a [`Hold`]'s lease is lost (a renewal found another owner, or the holder's
-/// view of the lease ran out while renewals failed). Cheap to clone.
-///
-/// ```no_run
-/// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-/// let hold = client.lock("orders").lock_blocking()?;
-/// let watch = hold.watch();
-/// std::thread::spawn(move || {
-///     aiosync::block_on(watch.lost(), None);
-///     eprintln!("lease lost: stop writing");
-/// });
-/// # Ok::<(), aiosync_redis::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct LeaseWatch(Arc<HoldState>);
-
-impl std::fmt::Debug for LeaseWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaseWatch")
-            .field("lost", &self.0.is_lost())
-            .finish()
-    }
-}
-
-impl LeaseWatch {
-    /// Whether the lease is lost.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let hold = client.lock("orders").lock_blocking()?;
-    /// assert!(!hold.watch().is_lost());
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub fn is_lost(&self) -> bool {
-        self.0.is_lost()
-    }
-
-    /// Ends once the lease is lost (on any executor). The client's watchdog marks a hold
-    /// lost at its local deadline even while the server does not answer.
-    ///
-    /// # Cancel safety
-    ///
-    /// It only waits: dropping it changes nothing.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let hold = client.lock("orders").lock_blocking()?;
-    /// let watch = hold.watch();
-    /// drop(hold); // released: never lost, so `lost()` would wait for ever
-    /// assert!(!watch.is_lost());
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub async fn lost(&self) {
-        if !self.ended().await {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Ends once the lease is lost (true) or the hold released (false), whichever comes
-    /// first.
-    ///
-    /// # Cancel safety
-    ///
-    /// It only waits: dropping it changes nothing.
-    ///
-    /// ```no_run
-    /// # let client = aiosync_redis::Client::open("redis://127.0.0.1/", "app", std::time::Duration::from_secs(5))?;
-    /// let hold = client.lock("orders").lock_blocking()?;
-    /// let watch = hold.watch();
-    /// hold.release()?;
-    /// assert_eq!(aiosync::block_on(watch.ended(), None), Some(false));
-    /// # Ok::<(), aiosync_redis::Error>(())
-    /// ```
-    pub async fn ended(&self) -> bool {
-        loop {
-            if self.0.released.load(Ordering::SeqCst) {
-                return self.0.lost.load(Ordering::SeqCst);
-            }
-            if self.0.is_lost() {
-                return true;
-            }
-            self.0.lost_event.wait().await;
+        self.gate.shared.remove_waiter(&self.id);
+        if !self.granted {
+            let (gate, id) = (self.gate.clone(), std::mem::take(&mut self.id));
+            // Jobs run in order: this one after the attempt it may have left running.
+            drop(self.gate.shared.submit(move || withdraw(&gate, &id)));
         }
     }
 }

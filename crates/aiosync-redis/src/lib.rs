@@ -35,12 +35,13 @@
 mod client;
 mod event;
 mod gate;
+mod hold;
 mod lock;
 mod scripts;
 
 pub use client::Client;
 pub use event::Event;
-pub use gate::{Hold, LeaseWatch};
+pub use hold::{Hold, LeaseWatch};
 pub use lock::{Lock, RLock, RLockGuard, RwLock, Semaphore};
 
 /// What can go wrong talking to the lock.

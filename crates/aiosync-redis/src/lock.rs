@@ -1,7 +1,8 @@
 //! Lock, Semaphore and RwLock: handles on a gate (see `gate.rs`) with a weight; RLock: a
 //! Lock with a local owner and hold count.
 
-use crate::gate::{Gate, Hold, LeaseWatch};
+use crate::gate::Gate;
+use crate::hold::{Hold, LeaseWatch};
 use crate::Error;
 use aiosync::OwnerId;
 use parking_lot::Mutex;
@@ -144,6 +145,27 @@ impl Lock {
         match self.gate.take_kept(owner, true) {
             Some(h) => h.release(),
             None => Err(Error::NotHeld),
+        }
+    }
+
+    /// As [`Lock::release_kept`], the round trip made on the client's I/O thread (see
+    /// [`Hold::release_async`]); the hold is taken back at once.
+    ///
+    /// # Cancel safety
+    ///
+    /// The release is under way once this is called; dropping the future only stops
+    /// waiting for its outcome.
+    pub fn release_kept_async(
+        &self,
+        owner: OwnerId,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        let hold = self.gate.take_kept(owner, true);
+        let pending = hold.map(Hold::release_async);
+        async move {
+            match pending {
+                Some(p) => p.await,
+                None => Err(Error::NotHeld),
+            }
         }
     }
 
@@ -489,6 +511,39 @@ impl RLock {
         match &*self.state.lock() {
             Some(o) if o.owner == owner => Some(o.hold.token()),
             _ => None,
+        }
+    }
+
+    /// As [`RLock::release_as`], the last level's round trip made on the client's I/O
+    /// thread (see [`Hold::release_async`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// The level is dropped once this is called; dropping the future only stops waiting
+    /// for the outcome of the release.
+    pub fn release_as_async(
+        &self,
+        owner: OwnerId,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        let last = {
+            let mut st = self.state.lock();
+            match st.as_mut() {
+                Some(o) if o.owner == owner => {
+                    o.count -= 1;
+                    if o.count == 0 {
+                        Ok(st.take().map(|o| o.hold.release_async()))
+                    } else {
+                        Ok(None)
+                    }
+                }
+                _ => Err(Error::NotOwner),
+            }
+        };
+        async move {
+            match last? {
+                Some(p) => p.await,
+                None => Ok(()),
+            }
         }
     }
 

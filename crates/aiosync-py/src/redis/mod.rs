@@ -272,6 +272,24 @@ impl Lock {
         }
     }
 
+    /// The asyncio form of `release()` (for `async with`): an awaitable, the round trip
+    /// made on the client's I/O thread. A Semaphore without a hold gains a permit.
+    ///
+    /// Cancel safety: the release is under way once this is called.
+    fn _release_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let lp = bridge::running_loop(py)?.ok_or_else(bridge::no_loop)?;
+        let owner = match owners::owning(py, |o| self.inner.kept(Some(o)) > 0)? {
+            Some(h) => h.owner(),
+            None if self.inner.kept(None) == 0 => {
+                // Nothing kept: the threading rules (a permit for good, or an error).
+                self.release(py)?;
+                return Ok(bridge::ready_none(py).into_any());
+            }
+            None => owners::thread().owner(),
+        };
+        others::unit_waiter(py, lp, self.inner.release_kept_async(owner))
+    }
+
     /// Whether any client holds it now (a Semaphore: whether every permit is taken):
     /// one round trip.
     fn locked(&self, py: Python<'_>) -> PyResult<bool> {

@@ -28,6 +28,36 @@ pub(super) fn ended(
     )
 }
 
+/// An awaitable on `lp` for `fut`, a release already under way: None, or its error.
+pub(super) fn unit_waiter(
+    py: Python<'_>,
+    lp: Bound<'_, PyAny>,
+    fut: impl std::future::Future<Output = Result<(), core::Error>> + Send + 'static,
+) -> PyResult<Py<PyAny>> {
+    bridge::waiter(
+        py,
+        lp,
+        None,
+        mapped_with(
+            Arc::new(parking_lot::Mutex::new(Some(fut))),
+            |slot| {
+                let fut = slot.lock().take();
+                async move {
+                    match fut {
+                        Some(f) => f.await,
+                        None => Ok(()),
+                    }
+                }
+            },
+            |py, r| {
+                r.map_err(error)?;
+                Ok(py.None())
+            },
+            false,
+        ),
+    )
+}
+
 /// A reentrant lock across processes: one owner (thread or asyncio task) at a time, any
 /// number of levels.
 #[pyclass(frozen, module = "aiosync.redis", name = "_RLock")]
@@ -101,6 +131,18 @@ impl RLock {
             .map(|h| h.owner())
             .ok_or_else(|| error(core::Error::NotOwner))?;
         py.detach(|| self.inner.release_as(owner)).map_err(error)
+    }
+
+    /// The asyncio form of `release()` (for `async with`): an awaitable, the last
+    /// level's round trip made on the client's I/O thread.
+    ///
+    /// Cancel safety: the level is dropped once this is called.
+    fn _release_async(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let lp = bridge::running_loop(py)?.ok_or_else(bridge::no_loop)?;
+        let owner = owners::owning(py, |o| self.inner.levels(o) > 0)?
+            .map(|h| h.owner())
+            .ok_or_else(|| error(core::Error::NotOwner))?;
+        unit_waiter(py, lp, self.inner.release_as_async(owner))
     }
 
     /// The fencing token of the caller's hold, or None if it does not hold the lock.
