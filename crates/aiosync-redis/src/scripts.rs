@@ -40,19 +40,19 @@ pub(crate) const RW_CAPACITY: u64 = 1 << 40;
 
 /// Helpers shared by the gate scripts (prepended to each).
 const GATE_COMMON: &str = r#"
-local function now_ms()
+-- The server's clock: {ms, µs}.
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return math.floor(us / 1000), us
 end
 
 -- A fencing token: one more than the last, and never below the server's clock in
 -- microseconds, so it keeps increasing after the counter is lost (restart without
 -- persistence, failover): a hybrid logical clock. Doubles are exact up to 2^53 (year 2255).
-local function next_token(fence)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function next_token(fence, now_us)
   local last = tonumber(redis.call('GET', fence) or '0')
-  local tok = math.max(last + 1, now)
+  local tok = math.max(last + 1, now_us)
   redis.call('SET', fence, string.format('%.0f', tok))
   return tok
 end
@@ -74,35 +74,46 @@ local function capacity(cap, extra)
   return tonumber(cap) + tonumber(redis.call('GET', extra) or '0')
 end
 
-local function grant(g, id, w, lease, now)
-  local tok = next_token(g.fence)
+-- Gives `id` weight `w`; `queued`: it leaves the queue too.
+local function grant(g, id, w, lease, now, now_us, queued)
+  local tok = next_token(g.fence, now_us)
   redis.call('ZADD', g.held, now + lease, id)
   redis.call('HSET', g.hw, id, w)
   redis.call('HSET', g.ht, id, string.format('%.0f', tok))
-  redis.call('ZREM', g.queue, id)
-  redis.call('HDEL', g.qw, id)
-  redis.call('DEL', g.wprefix .. id)
+  if queued then
+    redis.call('ZREM', g.queue, id)
+    redis.call('HDEL', g.qw, id)
+    redis.call('DEL', g.wprefix .. id)
+  end
   return tok
 end
 
--- Grants the queue's heads, in order, while they fit; tells each (but `quiet`).
-local function hand_off(g, cap, inuse, lease, now, wake, quiet)
+-- Grants the queue's heads, in order, while they fit; tells each (but `quiet`). Returns
+-- the weight in use after.
+local function hand_off(g, cap, inuse, lease, now, now_us, wake, quiet)
   while true do
     local h = redis.call('ZRANGE', g.queue, 0, 0)[1]
-    if not h then return end
+    if not h then return inuse end
     if redis.call('EXISTS', g.wprefix .. h) == 0 then
       redis.call('ZREM', g.queue, h)
       redis.call('HDEL', g.qw, h)
     else
       local w = tonumber(redis.call('HGET', g.qw, h) or '1')
-      if inuse + w > cap then return end
-      grant(g, h, w, lease, now)
+      if inuse + w > cap then return inuse end
+      grant(g, h, w, lease, now, now_us, true)
       inuse = inuse + w
       if h ~= quiet then
         redis.call('PUBLISH', wake .. string.match(h, '^([^-]+)'), h)
       end
     end
   end
+end
+
+-- Grants the queue's heads after a release, if anyone waits.
+local function after_release(g, cap, lease, now, now_us, wake)
+  if redis.call('ZCARD', g.queue) == 0 then return end
+  hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, now_us,
+    wake, nil)
 end
 
 local function gate(k)
@@ -121,38 +132,41 @@ local g = gate(KEYS)
 local maxlease = KEYS[10]
 local id, w, cap, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local enqueue, wake, start = ARGV[5], ARGV[6], tonumber(ARGV[7])
-local now = now_ms()
+local now, now_us = clock()
 local stored = tonumber(redis.call('GET', maxlease) or '0')
 if lease > stored then redis.call('SET', maxlease, lease) end
 local longest = math.max(lease, stored)
 local tok = redis.call('HGET', g.ht, id)
-local until_ = redis.call('ZSCORE', g.held, id)
-if tok and until_ and tonumber(until_) > now then
-  redis.call('ZADD', g.held, now + lease, id)
-  return {tonumber(tok), 0}
+if tok then
+  local until_ = redis.call('ZSCORE', g.held, id)
+  if until_ and tonumber(until_) > now then
+    redis.call('ZADD', g.held, now + lease, id)
+    return {tonumber(tok), 0}
+  end
 end
 local retry = 0
+local queued = redis.call('ZSCORE', g.queue, id)
 if now < start + longest then
   retry = start + longest - now
 else
   local c = capacity(cap, g.extra)
   local inuse = used(g.held, g.hw, g.ht, now)
-  local head = redis.call('ZRANGE', g.queue, 0, 0)[1]
-  if not redis.call('ZSCORE', g.queue, id) then
-    -- Not queued: it may go first only if the queue is empty (after dropping the dead).
-    hand_off(g, c, inuse, lease, now, wake, nil)
-    inuse = used(g.held, g.hw, g.ht, now)
-    if not redis.call('ZRANGE', g.queue, 0, 0)[1] and inuse + w <= c then
-      return {grant(g, id, w, lease, now), 0}
+  if not queued then
+    -- It may go first only if nobody (alive) waits.
+    if redis.call('ZCARD', g.queue) > 0 then
+      inuse = hand_off(g, c, inuse, lease, now, now_us, wake, nil)
+    end
+    if redis.call('ZCARD', g.queue) == 0 and inuse + w <= c then
+      return {grant(g, id, w, lease, now, now_us, false), 0}
     end
   else
-    hand_off(g, c, inuse, lease, now, wake, id)
+    hand_off(g, c, inuse, lease, now, now_us, wake, id)
     local t = redis.call('HGET', g.ht, id)
     if t then return {tonumber(t), 0} end
   end
 end
 if enqueue == '1' then
-  if not redis.call('ZSCORE', g.queue, id) then
+  if not queued then
     redis.call('ZADD', g.queue, redis.call('INCR', g.seq), id)
     redis.call('HSET', g.qw, id, w)
   end
@@ -175,7 +189,7 @@ if withdraw == '1' then
   redis.call('HDEL', g.qw, id)
   redis.call('DEL', g.wprefix .. id)
 end
-local now = now_ms()
+local now, now_us = clock()
 local held = redis.call('ZSCORE', g.held, id)
 local mine = held and tonumber(held) > now
 if held then
@@ -183,7 +197,7 @@ if held then
   redis.call('HDEL', g.hw, id)
   redis.call('HDEL', g.ht, id)
 end
-hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, wake, nil)
+after_release(g, cap, lease, now, now_us, wake)
 -- A retry whose first run released (its reply lost) must answer the same.
 local done = g.wprefix .. 'r:' .. id
 if mine then
@@ -210,9 +224,10 @@ const GATE_ADD: &str = r#"
 local g = gate(KEYS)
 local n, cap, lease, wake = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 redis.call('INCRBY', g.extra, n)
-local now = now_ms()
-hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, wake, nil)
-return capacity(cap, g.extra)
+local now, now_us = clock()
+local c = capacity(cap, g.extra)
+hand_off(g, c, used(g.held, g.hw, g.ht, now), lease, now, now_us, wake, nil)
+return c
 "#;
 
 /// KEYS: flag, generation, waiters (zset: id → liveness end, server ms).
