@@ -34,6 +34,7 @@
 
 mod client;
 mod event;
+pub mod fence;
 mod gate;
 mod hold;
 mod lock;

@@ -14,7 +14,19 @@ pub struct Server {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
-    persist: bool,
+    mode: Persistence,
+}
+
+/// How a test server keeps its data across a `kill -9`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persistence {
+    /// Nothing: a restart starts empty.
+    None,
+    /// An RDB snapshot, taken only when the test asks ([`Server::snapshot`]): a restart
+    /// comes back with the data of the last snapshot.
+    Rdb,
+    /// An append-only file fsynced on every write: a restart loses nothing.
+    Aof,
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -27,6 +39,15 @@ impl Server {
 
     /// Starts a server; with `persist`, an append-only file fsynced on every write.
     pub fn start_with(persist: bool) -> Server {
+        Server::start_mode(if persist {
+            Persistence::Aof
+        } else {
+            Persistence::None
+        })
+    }
+
+    /// Starts a server that keeps its data as `mode` says.
+    pub fn start_mode(mode: Persistence) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "aiosync-redis-test-{}-{}",
             std::process::id(),
@@ -38,7 +59,7 @@ impl Server {
             child: None,
             port,
             dir,
-            persist,
+            mode,
         };
         s.spawn();
         s
@@ -60,11 +81,13 @@ impl Server {
             .arg("")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if self.persist {
-            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            cmd.args(["--appendonly", "no"]);
-        }
+        match self.mode {
+            Persistence::Aof => cmd.args(["--appendonly", "yes", "--appendfsync", "always"]),
+            // `--save ""` above: no automatic snapshot, only the forced ones; the file
+            // is read back at start.
+            Persistence::Rdb => cmd.args(["--appendonly", "no", "--dbfilename", "dump.rdb"]),
+            Persistence::None => cmd.args(["--appendonly", "no"]),
+        };
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!(
                 "cannot start redis-server ({e}): these tests need a real Redis server on \
@@ -101,7 +124,41 @@ impl Server {
     /// Starts it again on the same port and directory.
     pub fn restart(&mut self) {
         self.kill();
+        if self.mode == Persistence::None {
+            // A snapshot from an earlier `snapshot()` must not come back.
+            let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        }
         self.spawn();
+    }
+
+    /// A synchronous `SAVE`: the RDB file now holds everything written so far.
+    pub fn snapshot(&self) {
+        let r: String = redis::cmd("SAVE").query(&mut self.conn()).expect("SAVE");
+        assert_eq!(r, "OK");
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// `kill -STOP`: the server stops answering (connections still open, as with a
+    /// paused VM).
+    pub fn pause(&self) {
+        signal(self.pid(), "STOP");
+    }
+
+    /// `kill -CONT`: the paused server goes on.
+    pub fn resume(&self) {
+        signal(self.pid(), "CONT");
+    }
+
+    /// `ZCARD` of `key`.
+    pub fn zcard(&self, key: &str) -> usize {
+        redis::cmd("ZCARD")
+            .arg(key)
+            .query(&mut self.conn())
+            .unwrap()
     }
 
     /// A plain connection, for looking at the keys.
@@ -125,4 +182,42 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port on 127.0.0.1")
+}
+
+/// Sends `SIG` to `pid` with the `kill` command (no libc binding needed).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+/// Waits out the restart quarantine of a fresh server (it grants nothing while younger
+/// than the longest lease): polls `try_lock` on a throwaway lock, bounded by 5 s.
+pub fn wait_ready(client: &aiosync_redis::Client) {
+    let start = Instant::now();
+    let lock = client.lock("_ready");
+    loop {
+        if let Some(h) = lock.try_lock().expect("try_lock") {
+            h.release().expect("release");
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the server's quarantine did not end within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `f` every 2 ms until it is true; panics after `bound`.
+pub fn wait_until(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < bound, "not within {bound:?}: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
