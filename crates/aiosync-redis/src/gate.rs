@@ -63,8 +63,12 @@ impl Gate {
                 .arg(if enqueue { "1" } else { "0" })
                 .arg(s.wake_prefix())
                 .arg(s.server_start_ms())
+                .arg(s.longest_lease_ms())
                 .invoke(c)
         })?;
+        if let Some(&longest) = r.get(2) {
+            s.saw_lease_ms(longest);
+        }
         let (token, retry) = (r.first().copied().unwrap_or(-1), r.get(1).copied());
         if token < 0 {
             return Ok(Err(Duration::from_millis(retry.unwrap_or(0).max(0) as u64)));
@@ -93,11 +97,14 @@ impl Gate {
             for k in &self.keys {
                 inv.key(k);
             }
-            inv.arg(id)
+            inv.key(&self.maxlease)
+                .arg(id)
                 .arg(self.capacity)
                 .arg(s.lease_ms())
                 .arg(s.wake_prefix())
                 .arg(if withdraw { "1" } else { "0" })
+                .arg(s.server_start_ms())
+                .arg(s.longest_lease_ms())
                 .invoke(c)
         })?;
         Ok(r == 1)
@@ -112,10 +119,13 @@ impl Gate {
             for k in &self.keys {
                 inv.key(k);
             }
-            inv.arg(n)
+            inv.key(&self.maxlease)
+                .arg(n)
                 .arg(self.capacity)
                 .arg(s.lease_ms())
                 .arg(s.wake_prefix())
+                .arg(s.server_start_ms())
+                .arg(s.longest_lease_ms())
                 .invoke(c)
         })
     }

@@ -38,12 +38,14 @@ pub mod fence;
 mod gate;
 mod hold;
 mod lock;
+mod rlock;
 mod scripts;
 
 pub use client::Client;
 pub use event::Event;
 pub use hold::{Hold, LeaseWatch};
-pub use lock::{Lock, RLock, RLockGuard, RwLock, Semaphore};
+pub use lock::{Lock, RwLock, Semaphore};
+pub use rlock::{RLock, RLockGuard};
 
 /// What can go wrong talking to the lock.
 ///

@@ -30,8 +30,11 @@
 //! **Restart quarantine**: a server that restarted may have lost grants (no persistence,
 //! or a snapshot older than the last grants). Every acquire gets the server's start time
 //! (from `INFO server`, rounded so it is never earlier than the real one); while the
-//! server is younger than the longest lease, nothing is granted: every hold of the old
-//! incarnation has ended by then, on the server and (earlier) in its holder's view.
+//! server is younger than the longest lease, nothing is granted (not by an acquire, nor by
+//! the handoff of a release or withdrawal): every hold of the old incarnation has ended
+//! by then, on the server and (earlier) in its holder's view. The longest lease is kept
+//! in `S:maxlease` and remembered by every client that saw it, as a restart without
+//! persistence loses the key: a client that never met a longer-leased one cannot know it.
 
 use redis::Script;
 
@@ -109,9 +112,19 @@ local function hand_off(g, cap, inuse, lease, now, now_us, wake, quiet)
   end
 end
 
--- Grants the queue's heads after a release, if anyone waits.
-local function after_release(g, cap, lease, now, now_us, wake)
-  if redis.call('ZCARD', g.queue) == 0 then return end
+-- The longest lease of the namespace: this caller's, the one it knew of (`known`, from
+-- before a restart that lost the key), the one stored; stored again if it grew.
+local function longest_lease(maxlease, lease, known)
+  local stored = tonumber(redis.call('GET', maxlease) or '0')
+  local longest = math.max(lease, tonumber(known), stored)
+  if longest > stored then redis.call('SET', maxlease, longest) end
+  return longest
+end
+
+-- Grants the queue's heads after a release, if anyone waits and no restart quarantine
+-- holds (a server younger than the longest lease grants nothing).
+local function after_release(g, cap, lease, now, now_us, wake, quarantined)
+  if quarantined or redis.call('ZCARD', g.queue) == 0 then return end
   hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, now_us,
     wake, nil)
 end
@@ -123,25 +136,24 @@ end
 "#;
 
 /// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix, maxlease.
-/// ARGV: id, weight, capacity, lease ms, enqueue (0/1), wake prefix, server start (ms).
-/// Returns `{token, 0}` if `id` holds (now or by an earlier handoff, lease renewed), else
-/// `{-1, retry}`: queued if enqueue is 1; `retry` > 0 is the ms left of a restart
-/// quarantine.
+/// ARGV: id, weight, capacity, lease ms, enqueue (0/1), wake prefix, server start (ms),
+/// longest lease known (ms).
+/// Returns `{token, 0, longest}` if `id` holds (now or by an earlier handoff, lease
+/// renewed), else `{-1, retry, longest}`: queued if enqueue is 1; `retry` > 0 is the ms
+/// left of a restart quarantine; `longest` the namespace's longest lease.
 const GATE_ACQUIRE: &str = r#"
 local g = gate(KEYS)
 local maxlease = KEYS[10]
 local id, w, cap, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local enqueue, wake, start = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local now, now_us = clock()
-local stored = tonumber(redis.call('GET', maxlease) or '0')
-if lease > stored then redis.call('SET', maxlease, lease) end
-local longest = math.max(lease, stored)
+local longest = longest_lease(maxlease, lease, ARGV[8])
 local tok = redis.call('HGET', g.ht, id)
 if tok then
   local until_ = redis.call('ZSCORE', g.held, id)
   if until_ and tonumber(until_) > now then
     redis.call('ZADD', g.held, now + lease, id)
-    return {tonumber(tok), 0}
+    return {tonumber(tok), 0, longest}
   end
 end
 local retry = 0
@@ -157,12 +169,12 @@ else
       inuse = hand_off(g, c, inuse, lease, now, now_us, wake, nil)
     end
     if redis.call('ZCARD', g.queue) == 0 and inuse + w <= c then
-      return {grant(g, id, w, lease, now, now_us, false), 0}
+      return {grant(g, id, w, lease, now, now_us, false), 0, longest}
     end
   else
     hand_off(g, c, inuse, lease, now, now_us, wake, id)
     local t = redis.call('HGET', g.ht, id)
-    if t then return {tonumber(t), 0} end
+    if t then return {tonumber(t), 0, longest} end
   end
 end
 if enqueue == '1' then
@@ -172,11 +184,12 @@ if enqueue == '1' then
   end
   redis.call('SET', g.wprefix .. id, '1', 'PX', lease)
 end
-return {-1, retry}
+return {-1, retry, longest}
 "#;
 
-/// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix.
-/// ARGV: id, capacity, lease ms, wake prefix, withdraw (0/1).
+/// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix, maxlease.
+/// ARGV: id, capacity, lease ms, wake prefix, withdraw (0/1), server start (ms), longest
+/// lease known (ms).
 /// Releases `id`'s hold (1 if it held — or a retry of this release, the reply of which
 /// was lost, had released it —, else 0, nothing touched) and grants the next; with
 /// withdraw, first leaves the queue (a waiter giving up: a grant that reached it meanwhile
@@ -184,6 +197,7 @@ return {-1, retry}
 const GATE_RELEASE: &str = r#"
 local g = gate(KEYS)
 local id, cap, lease, wake, withdraw = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local start = tonumber(ARGV[6])
 if withdraw == '1' then
   redis.call('ZREM', g.queue, id)
   redis.call('HDEL', g.qw, id)
@@ -197,7 +211,8 @@ if held then
   redis.call('HDEL', g.hw, id)
   redis.call('HDEL', g.ht, id)
 end
-after_release(g, cap, lease, now, now_us, wake)
+local quarantined = now < start + longest_lease(KEYS[10], lease, ARGV[7])
+after_release(g, cap, lease, now, now_us, wake, quarantined)
 -- A retry whose first run released (its reply lost) must answer the same.
 local done = g.wprefix .. 'r:' .. id
 if mine then
@@ -218,15 +233,19 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 return 1
 "#;
 
-/// KEYS: as GATE_RELEASE. ARGV: n, capacity, lease ms, wake prefix.
-/// Adds `n` permits to a Semaphore for good and grants the waiters they let in.
+/// KEYS: as GATE_RELEASE. ARGV: n, capacity, lease ms, wake prefix, server start (ms),
+/// longest lease known (ms).
+/// Adds `n` permits to a Semaphore for good and grants the waiters they let in (none
+/// during a restart quarantine); returns the number of permits now.
 const GATE_ADD: &str = r#"
 local g = gate(KEYS)
 local n, cap, lease, wake = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 redis.call('INCRBY', g.extra, n)
 local now, now_us = clock()
 local c = capacity(cap, g.extra)
-hand_off(g, c, used(g.held, g.hw, g.ht, now), lease, now, now_us, wake, nil)
+if now >= tonumber(ARGV[5]) + longest_lease(KEYS[10], lease, ARGV[6]) then
+  hand_off(g, c, used(g.held, g.hw, g.ht, now), lease, now, now_us, wake, nil)
+end
 return c
 "#;
 

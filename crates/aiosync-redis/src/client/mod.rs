@@ -4,14 +4,18 @@
 use crate::event::Event as RedisEvent;
 use crate::gate::Gate;
 use crate::hold::HoldState;
-use crate::lock::{Lock, RLock, RwLock, Semaphore};
+use crate::lock::{Lock, RwLock, Semaphore};
+use crate::rlock::RLock;
 use crate::scripts::Scripts;
 use crate::Error;
+use threads::{heartbeat, listen, spawn, watchdog};
+
+mod threads;
 use aiosync::Event;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A connection to one Redis server, shared by every thread and task of the process.
@@ -67,6 +71,9 @@ pub(crate) struct Shared {
     /// The server's start (its clock, ms), never earlier than the real one; read on
     /// every new connection, for the restart quarantine (see `scripts.rs`).
     server_start: AtomicI64,
+    /// The longest lease of the namespace this client has seen (ms), its own at least:
+    /// a restart without persistence loses the server's record of it.
+    longest_lease: AtomicU64,
 }
 
 impl Client {
@@ -115,6 +122,7 @@ impl Client {
             heartbeat_suspended: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             server_start: AtomicI64::new(i64::MAX),
+            longest_lease: AtomicU64::new(lease.as_millis() as u64),
         });
         // Fail here, not at the first lock, if the server cannot be reached.
         shared.run(|c| redis::cmd("PING").query::<String>(c))?;
@@ -257,6 +265,16 @@ impl Shared {
 
     pub(crate) fn lease_ms(&self) -> u64 {
         self.lease.as_millis() as u64
+    }
+
+    pub(crate) fn longest_lease_ms(&self) -> u64 {
+        self.longest_lease.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn saw_lease_ms(&self, ms: i64) {
+        if let Ok(ms) = u64::try_from(ms) {
+            self.longest_lease.fetch_max(ms, Ordering::SeqCst);
+        }
     }
 
     pub(crate) fn server_start_ms(&self) -> i64 {
@@ -464,118 +482,4 @@ fn server_start(c: &mut redis::Connection) -> redis::RedisResult<i64> {
         ))?;
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query(c)?;
     Ok(secs * 1000 + micros / 1000 - uptime * 1000 + 1000)
-}
-
-fn spawn(name: &str, shared: &Arc<Shared>, f: impl FnOnce(Weak<Shared>) + Send + 'static) {
-    let weak = Arc::downgrade(shared);
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || f(weak))
-        .expect("spawn a client thread");
-}
-
-/// The pub/sub thread: a message names the waiter a release handed the lock to.
-fn listen(weak: Weak<Shared>, mut conn: redis::Connection, ready: std::sync::mpsc::Sender<()>) {
-    loop {
-        // One `PubSub` per connection: dropping it unsubscribes.
-        let mut ps = conn.as_pubsub();
-        if subscribe(&weak, &mut ps).is_ok() {
-            let _ = ready.send(());
-            loop {
-                let msg = ps.get_message();
-                let Some(shared) = weak.upgrade() else { return };
-                if shared.stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                match msg {
-                    Ok(m) => {
-                        if let Ok(id) = m.get_payload::<String>() {
-                            let ev = shared.waiters.lock().get(&id).cloned();
-                            if let Some(ev) = ev {
-                                ev.set();
-                            }
-                        }
-                    }
-                    Err(e) if e.is_timeout() => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        drop(ps);
-        // Messages may have been lost while disconnected: everyone re-checks.
-        let Some(shared) = weak.upgrade() else { return };
-        shared.wake_all();
-        drop(shared);
-        std::thread::sleep(Duration::from_millis(50));
-        let Some(shared) = weak.upgrade() else { return };
-        if let Ok(c) = shared
-            .redis
-            .get_connection_with_timeout(shared.io_timeout())
-        {
-            conn = c;
-        }
-    }
-}
-
-fn subscribe(weak: &Weak<Shared>, ps: &mut redis::PubSub<'_>) -> redis::RedisResult<()> {
-    let Some(shared) = weak.upgrade() else {
-        return Err((redis::ErrorKind::Io, "client dropped").into());
-    };
-    ps.set_read_timeout(Some(Duration::from_millis(200)))?;
-    ps.subscribe(format!("{}{}", shared.wake_prefix(), shared.id))
-}
-
-/// The watchdog: marks a hold lost at its local deadline, even while the heartbeat is
-/// stuck on a server that does not answer, and so wakes whoever watches it.
-fn watchdog(weak: Weak<Shared>) {
-    loop {
-        let Some(shared) = weak.upgrade() else { return };
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut next = Instant::now() + shared.beat();
-        let holds: Vec<_> = shared.holds.lock().values().cloned().collect();
-        for h in holds {
-            if !h.is_lost() {
-                next = next.min(h.deadline());
-            }
-        }
-        drop(shared);
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        }
-    }
-}
-
-/// The heartbeat: renews every hold, marks lost the ones it cannot, wakes every waiter.
-fn heartbeat(weak: Weak<Shared>) {
-    let mut next = Instant::now();
-    loop {
-        let Some(shared) = weak.upgrade() else { return };
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        next += shared.beat();
-        if !shared.heartbeat_suspended.load(Ordering::SeqCst) {
-            let jobs = std::mem::take(&mut *shared.deferred.lock());
-            for mut job in jobs {
-                if !job() {
-                    shared.defer(job);
-                }
-            }
-            let holds: Vec<_> = shared.holds.lock().values().cloned().collect();
-            for h in holds {
-                h.renew(&shared);
-            }
-            shared.wake_all();
-        }
-        drop(shared);
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else {
-            next = now;
-        }
-    }
 }
