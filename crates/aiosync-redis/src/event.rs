@@ -1,6 +1,6 @@
 //! Event: a flag in Redis that every client sees; `set` wakes every waiter by pub/sub.
 
-use crate::client::Shared;
+use crate::client::{Shared, Via};
 use crate::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,9 +93,20 @@ impl Event {
     /// One check for waiter `id`: `Ok(None)` if set (or set since `seen`), else the
     /// generation to remember.
     fn check(&self, id: &str, seen: Option<i64>) -> Result<Option<i64>, Error> {
+        self.check_via(id, seen, Via::Wait(None))
+            .expect("a waiting run always runs")
+    }
+
+    /// As [`Event::check`], made as `via` says (`None`: not made).
+    fn check_via(
+        &self,
+        id: &str,
+        seen: Option<i64>,
+        via: Via,
+    ) -> Option<Result<Option<i64>, Error>> {
         let s = &self.shared;
         let k = &self.keys;
-        let r: Vec<i64> = s.run(|c| {
+        let r: Result<Vec<i64>, Error> = s.run_via(via, |c| {
             s.scripts
                 .event_wait
                 .key(&k[0])
@@ -106,10 +117,10 @@ impl Event {
                 .arg(seen.unwrap_or(-1))
                 .invoke(c)
         })?;
-        Ok(match r.as_slice() {
+        Some(r.map(|r| match r.as_slice() {
             [0, g, ..] => Some(*g),
             _ => None,
-        })
+        }))
     }
 
     /// Waits until the event is set, on any executor.
@@ -130,10 +141,18 @@ impl Event {
         let mut seen = None;
         loop {
             w.event.clear();
-            // The round trip on the client's I/O thread: never on the executor's.
-            let (ev, id) = (self.clone(), w.id.clone());
-            let pending = self.shared.submit(move || ev.check(&id, seen));
-            match pending.outcome().await {
+            // Inline while the server answers at once, else on the client's I/O thread.
+            let outcome = match self.check_via(&w.id, seen, Via::Fast) {
+                Some(r) => Some(r),
+                None => {
+                    let (ev, id) = (self.clone(), w.id.clone());
+                    self.shared
+                        .submit(move || ev.check(&id, seen))
+                        .outcome()
+                        .await
+                }
+            };
+            match outcome {
                 Some(Ok(None)) => return Ok(()),
                 Some(Ok(Some(g))) => seen = Some(g),
                 Some(Err(e)) => return Err(e),

@@ -1,7 +1,7 @@
 //! The gate every counted primitive is made of (see `scripts.rs`): acquiring a weight of
 //! it in FIFO order, and the waiter that leaves the queue when dropped.
 
-use crate::client::Shared;
+use crate::client::{Shared, Via};
 use crate::hold::{local_deadline, Hold, HoldState, LeaseWatch};
 use crate::Error;
 use aiosync::{Event, OwnerId};
@@ -39,8 +39,9 @@ impl Gate {
         }
     }
 
-    /// One run of the acquire script: `Ok(Ok(hold))`, or `Ok(Err(retry))` with the time a
-    /// restart quarantine has left (zero when simply busy).
+    /// One run of the acquire script, waiting for the server until `deadline`:
+    /// `Ok(Ok(hold))`, or `Ok(Err(retry))` with the time a restart quarantine has left
+    /// (zero when simply busy).
     fn attempt(
         self: &Arc<Self>,
         id: &str,
@@ -48,9 +49,21 @@ impl Gate {
         enqueue: bool,
         deadline: Option<Instant>,
     ) -> Result<Result<Hold, Duration>, Error> {
+        self.attempt_via(id, weight, enqueue, Via::Wait(deadline))
+            .expect("a waiting run always runs")
+    }
+
+    /// As [`Gate::attempt`], made as `via` says (`None`: not made).
+    fn attempt_via(
+        self: &Arc<Self>,
+        id: &str,
+        weight: u64,
+        enqueue: bool,
+        via: Via,
+    ) -> Option<Result<Result<Hold, Duration>, Error>> {
         let sent = Instant::now();
         let s = &self.shared;
-        let r: Vec<i64> = s.run_by(deadline, |c| {
+        let r: Result<Vec<i64>, Error> = s.run_via(via, |c| {
             let mut inv = s.scripts.acquire.prepare_invoke();
             for k in &self.keys {
                 inv.key(k);
@@ -66,12 +79,17 @@ impl Gate {
                 .arg(s.longest_lease_ms())
                 .invoke(c)
         })?;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
         if let Some(&longest) = r.get(2) {
             s.saw_lease_ms(longest);
         }
         let (token, retry) = (r.first().copied().unwrap_or(-1), r.get(1).copied());
         if token < 0 {
-            return Ok(Err(Duration::from_millis(retry.unwrap_or(0).max(0) as u64)));
+            let retry = Duration::from_millis(retry.unwrap_or(0).max(0) as u64);
+            return Some(Ok(Err(retry)));
         }
         let state = Arc::new(HoldState::new(
             id,
@@ -80,7 +98,7 @@ impl Gate {
             local_deadline(sent, s.lease),
         ));
         s.add_hold(id, state.clone());
-        Ok(Ok(Hold::new(self.clone(), state)))
+        Some(Ok(Ok(Hold::new(self.clone(), state))))
     }
 
     /// Runs the release script for `id` (leaving the queue first with `withdraw`): true if
@@ -91,8 +109,19 @@ impl Gate {
         withdraw: bool,
         deadline: Option<Instant>,
     ) -> Result<bool, Error> {
+        self.release_via(id, withdraw, Via::Wait(deadline))
+            .expect("a waiting run always runs")
+    }
+
+    /// As [`Gate::release_id`], made as `via` says (`None`: not made).
+    pub(crate) fn release_via(
+        &self,
+        id: &str,
+        withdraw: bool,
+        via: Via,
+    ) -> Option<Result<bool, Error>> {
         let s = &self.shared;
-        let r: i64 = s.run_by(deadline, |c| {
+        let r: Result<i64, Error> = s.run_via(via, |c| {
             let mut inv = s.scripts.release.prepare_invoke();
             for k in &self.keys {
                 inv.key(k);
@@ -107,7 +136,7 @@ impl Gate {
                 .arg(s.longest_lease_ms())
                 .invoke(c)
         })?;
-        Ok(r == 1)
+        Some(r.map(|r| r == 1))
     }
 
     /// Adds `n` permits for good (a Semaphore's `release` without a hold); returns the
@@ -135,18 +164,29 @@ impl Gate {
         Ok(self.attempt(&id, weight, false, None)?.ok())
     }
 
-    /// Waits for `weight` of the gate on any executor; every round trip is made on the
-    /// client's I/O thread, so the executor's thread never waits on the server.
+    /// Waits for `weight` of the gate on any executor. Each round trip is made inline
+    /// while the server answers at once (see [`Via::Fast`]), else on the client's I/O
+    /// thread, so that the executor's thread never waits long on the server.
     pub(crate) async fn acquire(self: &Arc<Self>, weight: u64) -> Result<Hold, Error> {
         let mut waiter = AsyncWaiter::new(self.clone());
         loop {
             // Clear before the check: a wake sent after it is kept for the wait below.
             waiter.event.clear();
-            let (gate, id) = (self.clone(), waiter.id.clone());
-            let pending = self
-                .shared
-                .submit(move || gate.attempt(&id, weight, true, None));
-            match pending.outcome().await {
+            // Inline while the server answers at once, else on the I/O thread.
+            let outcome = match self.attempt_via(&waiter.id, weight, true, Via::Fast) {
+                Some(r) => Some(r),
+                None => {
+                    let (gate, id) = (self.clone(), waiter.id.clone());
+                    let pending = self
+                        .shared
+                        .submit(move || gate.attempt(&id, weight, true, None));
+                    waiter.in_flight = true;
+                    let outcome = pending.outcome().await;
+                    waiter.in_flight = false;
+                    outcome
+                }
+            };
+            match outcome {
                 Some(Ok(Ok(hold))) => {
                     waiter.granted = true;
                     return Ok(hold);
@@ -336,6 +376,9 @@ struct AsyncWaiter {
     id: String,
     event: Arc<Event>,
     granted: bool,
+    /// An attempt submitted to the I/O thread may still run: the withdrawal must follow it
+    /// there (jobs run in order), not overtake it on the fast connection.
+    in_flight: bool,
 }
 
 impl AsyncWaiter {
@@ -347,6 +390,7 @@ impl AsyncWaiter {
             id,
             event,
             granted: false,
+            in_flight: false,
         }
     }
 }
@@ -355,6 +399,11 @@ impl Drop for AsyncWaiter {
     fn drop(&mut self) {
         self.gate.shared.remove_waiter(&self.id);
         if !self.granted {
+            if !self.in_flight {
+                if let Some(Ok(_)) = self.gate.release_via(&self.id, true, Via::Fast) {
+                    return;
+                }
+            }
             let (gate, id) = (self.gate.clone(), std::mem::take(&mut self.id));
             // Jobs run in order: this one after the attempt it may have left running.
             drop(self.gate.shared.submit(move || withdraw(&gate, &id)));

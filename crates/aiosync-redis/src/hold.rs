@@ -1,7 +1,7 @@
 //! Hold: one acquisition of a gate, with its lease and fencing token; LeaseWatch: tells
 //! when that lease is lost. HoldState is what the heartbeat and the watchdog share.
 
-use crate::client::Shared;
+use crate::client::{Shared, Via};
 use crate::gate::Gate;
 use crate::Error;
 use aiosync::Event;
@@ -190,8 +190,9 @@ impl Hold {
         self.release_inner()
     }
 
-    /// As [`Hold::release`], with the round trip made on the client's I/O thread, so
-    /// that an executor's thread never waits on the server.
+    /// As [`Hold::release`], for async callers: the round trip is made inline while the
+    /// server answers at once (within 10 ms), else on the client's I/O thread, so that an
+    /// executor's thread never waits long on the server.
     ///
     /// # Cancel safety
     ///
@@ -207,33 +208,58 @@ impl Hold {
     /// }, None).expect("no timeout")?;
     /// # Ok::<(), aiosync_redis::Error>(())
     /// ```
-    pub fn release_async(self) -> impl std::future::Future<Output = Result<(), Error>> + Send {
-        let shared = self.gate.shared.clone();
-        let pending = shared.submit(move || self.release());
+    pub fn release_async(mut self) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        let lost = self.begin_release();
+        let (gate, state) = (self.gate.clone(), self.state.clone());
+        let fast = gate
+            .release_via(&state.id, false, Via::Fast)
+            .map(|mine| end_release(&state, lost, mine));
+        let pending = fast.is_none().then(|| {
+            let gate = gate.clone();
+            gate.shared.clone().submit(move || {
+                let mine = gate.release_id(&state.id, false, None);
+                end_release(&state, lost, mine)
+            })
+        });
         async move {
-            pending
-                .outcome()
-                .await
-                .unwrap_or_else(|| Err(crate::client::job_panicked()))
+            match (fast, pending) {
+                (Some(r), _) => r,
+                (None, Some(p)) => p
+                    .outcome()
+                    .await
+                    .unwrap_or_else(|| Err(crate::client::job_panicked())),
+                (None, None) => unreachable!("a release is either made or submitted"),
+            }
         }
     }
 
     fn release_inner(&mut self) -> Result<(), Error> {
+        let lost = self.begin_release();
+        let mine = self.gate.release_id(&self.state.id, false, None);
+        end_release(&self.state, lost, mine)
+    }
+
+    /// The local half of a release: whether the lease was already lost. From here on the
+    /// hold's fate is fixed: `lost`, or released in time.
+    fn begin_release(&mut self) -> bool {
         self.released = true;
         self.gate.shared.remove_hold(&self.state.id);
         let lost = self.state.is_lost();
         self.state.released.store(true, Ordering::SeqCst);
         self.state.lost_event.set();
-        // From here on the hold's fate is fixed: `lost`, or released in time.
-        // Compare-and-delete even when lost locally: if the server still names us, the
-        // place is ours to free; if not, the script leaves it alone.
-        let mine = self.gate.release_id(&self.state.id, false, None)?;
-        if lost || !mine {
-            self.state.mark_lost();
-            Err(Error::LeaseLost)
-        } else {
-            Ok(())
-        }
+        lost
+    }
+}
+
+/// The outcome of a release from the script's answer (`mine`: whether the server still
+/// named this holder). The script compares and deletes even when the lease was lost
+/// locally: if the server still names us, the place is ours to free; if not, it is left.
+fn end_release(state: &HoldState, lost: bool, mine: Result<bool, Error>) -> Result<(), Error> {
+    if lost || !mine? {
+        state.mark_lost();
+        Err(Error::LeaseLost)
+    } else {
+        Ok(())
     }
 }
 

@@ -54,6 +54,10 @@ pub(crate) struct Shared {
     pub(crate) id: String,
     redis: redis::Client,
     conn: Mutex<Option<redis::Connection>>,
+    /// The fast connection: async callers make their round trips on it inline while the
+    /// server answers within [`FAST_BOUND`]; dropped at the first slower answer (their
+    /// calls then go through the I/O thread, which opens it again once answers are fast).
+    fast: Mutex<Option<redis::Connection>>,
     pub(crate) scripts: Scripts,
     seq: AtomicU64,
     /// Waiter id → the event its waiter sleeps on.
@@ -114,6 +118,7 @@ impl Client {
             id,
             redis,
             conn: Mutex::new(None),
+            fast: Mutex::new(None),
             scripts: Scripts::new(),
             seq: AtomicU64::new(0),
             waiters: Mutex::new(HashMap::new()),
@@ -135,6 +140,7 @@ impl Client {
             listen(w, pubsub, ready)
         });
         let _ = subscribed.recv_timeout(shared.io_timeout());
+        shared.open_fast();
         spawn("aiosync-redis-heartbeat", &shared, heartbeat);
         spawn("aiosync-redis-watchdog", &shared, watchdog);
         Ok(Client { shared })
@@ -367,7 +373,7 @@ impl Shared {
         let mut c = self.redis.get_connection_with_timeout(timeout)?;
         c.set_read_timeout(Some(timeout))?;
         c.set_write_timeout(Some(timeout))?;
-        let ms = server_start(&mut c)?;
+        let ms = server_start(&mut c, &self.namespace)?;
         c.set_read_timeout(Some(self.io_timeout()))?;
         c.set_write_timeout(Some(self.io_timeout()))?;
         self.server_start.store(ms, Ordering::SeqCst);
@@ -396,6 +402,61 @@ impl Shared {
             job();
         }
         p
+    }
+
+    /// Runs `f` as `via` says: waiting (`Some` always), or on the fast connection.
+    pub(crate) fn run_via<T>(
+        &self,
+        via: Via,
+        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Option<Result<T, Error>> {
+        match via {
+            Via::Wait(deadline) => Some(self.run_by(deadline, f)),
+            Via::Fast => self.run_fast(f),
+        }
+    }
+
+    /// Runs `f` inline on the fast connection if it is there and free: `None` if not, or
+    /// if the server did not answer within [`FAST_BOUND`] (then the caller goes through
+    /// the I/O thread; every script is idempotent for its id, so a retry is safe).
+    pub(crate) fn run_fast<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Option<Result<T, Error>> {
+        let mut slot = self.fast.try_lock()?;
+        let conn = slot.as_mut()?;
+        match f(conn) {
+            Ok(v) => Some(Ok(v)),
+            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+                *slot = None;
+                None
+            }
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+
+    /// Opens the fast connection if it is missing and the server answers within
+    /// [`FAST_RTT`] (at open, then by the heartbeat once a beat).
+    pub(crate) fn open_fast(&self) {
+        if self.fast.try_lock().is_none_or(|slot| slot.is_some()) {
+            return;
+        }
+        let Ok(mut c) = self.connect(self.io_timeout()) else {
+            return;
+        };
+        let t = Instant::now();
+        if redis::cmd("PING").query::<String>(&mut c).is_err() || t.elapsed() > FAST_RTT {
+            return;
+        }
+        if c.set_read_timeout(Some(FAST_BOUND)).is_err()
+            || c.set_write_timeout(Some(FAST_BOUND)).is_err()
+        {
+            return;
+        }
+        let mut slot = self.fast.lock();
+        if slot.is_none() {
+            *slot = Some(c);
+        }
     }
 
     /// Whether the command connection is known to be down (without waiting for it).
@@ -440,6 +501,22 @@ pub(crate) fn job_panicked() -> Error {
     Error::Redis((redis::ErrorKind::Io, "an aiosync-redis I/O job panicked").into())
 }
 
+/// How a round trip is made: on the command connection, waiting for it and for the
+/// server (until the deadline, if any); or on the fast connection, only if it is free and
+/// the server answers at once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Via {
+    Wait(Option<Instant>),
+    Fast,
+}
+
+/// The longest an async caller's thread (an event loop's, say) waits inline on the
+/// server, once: a slower answer drops the fast connection.
+pub(crate) const FAST_BOUND: Duration = Duration::from_millis(10);
+
+/// A ping at most this long (re)opens the fast connection.
+const FAST_RTT: Duration = Duration::from_millis(1);
+
 /// A job for the I/O thread.
 type IoJob = Box<dyn FnOnce() + Send>;
 
@@ -469,17 +546,38 @@ impl<T> Pending<T> {
 pub(crate) type Deferred = Box<dyn FnMut() -> bool + Send>;
 
 /// When the server started, by its own clock in ms: `INFO`'s uptime is whole seconds, so
-/// one second is added to never fall before the real start.
-fn server_start(c: &mut redis::Connection) -> redis::RedisResult<i64> {
+/// one second is added to never fall before the real start. The first client to connect
+/// to a server's run (its `run_id`, new at every start) records its estimate, and every
+/// client of the namespace uses that one, so that they agree when the quarantine ends.
+fn server_start(c: &mut redis::Connection, namespace: &str) -> redis::RedisResult<i64> {
     let info: String = redis::cmd("INFO").arg("server").query(c)?;
-    let uptime = info
-        .lines()
-        .find_map(|l| l.strip_prefix("uptime_in_seconds:"))
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .ok_or((
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .ok_or((
+                redis::ErrorKind::Parse,
+                "INFO server lacks a field aiosync needs",
+            ))
+    };
+    let uptime = field("uptime_in_seconds:")?.parse::<i64>().map_err(|_| {
+        (
             redis::ErrorKind::Parse,
-            "INFO server gave no uptime_in_seconds",
-        ))?;
+            "INFO server: bad uptime_in_seconds",
+        )
+    })?;
+    let run_id = field("run_id:")?;
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query(c)?;
-    Ok(secs * 1000 + micros / 1000 - uptime * 1000 + 1000)
+    let estimate = secs * 1000 + micros / 1000 - uptime * 1000 + 1000;
+    // Kept a day: by then the quarantine is long over (or lasts a lease longer than that,
+    // and the clients' estimates differ by a second at most).
+    let agreed: Option<i64> = redis::cmd("SET")
+        .arg(format!("{namespace}:start:{run_id}"))
+        .arg(estimate)
+        .arg("NX")
+        .arg("GET")
+        .arg("PX")
+        .arg(86_400_000)
+        .query(c)?;
+    Ok(agreed.unwrap_or(estimate))
 }

@@ -106,6 +106,7 @@ pub(super) fn heartbeat(weak: Weak<Shared>) {
         }
         next += shared.beat();
         if !shared.heartbeat_suspended.load(Ordering::SeqCst) {
+            shared.open_fast();
             let jobs = std::mem::take(&mut *shared.deferred.lock());
             for mut job in jobs {
                 if !job() {
