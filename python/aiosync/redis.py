@@ -116,6 +116,30 @@ class Client:
         """The event named `name`."""
         return self._client.Event(name)
 
+    def fenced_set(self, key: str, value: bytes | str, token: int) -> bool:
+        """Writes `value` under `key` with the fencing `token` if `token` is at least the
+        one stored with the current value; returns whether it was written.
+
+        One Lua script, atomic on the server. A holder whose lease ended while it was
+        paused, and whose lock went on to a newer holder that wrote, is refused::
+
+            with client.Lock("report") as hold:
+                if not client.fenced_set("report:latest", data, hold.token):
+                    raise RuntimeError("a newer holder wrote first: this one is stale")
+
+        Fence a key by one lock name only (tokens of different names are not ordered).
+        The same check in SQL is one conditional update:
+        ``UPDATE t SET v = ?, fence = ? WHERE id = ? AND fence <= ?``.
+        It blocks for one round trip; from a loop that must not wait, use
+        `asyncio.to_thread`.
+        """
+        return bool(self._client.fenced_set(key, value, token))
+
+    def fenced_get(self, key: str) -> tuple[bytes, int] | None:
+        """The value under `key` and the token it was written with, or None if unset."""
+        got = self._client.fenced_get(key)
+        return None if got is None else (bytes(got[0]), int(got[1]))
+
     def _suspend_heartbeat(self, suspended: bool) -> None:
         self._client._suspend_heartbeat(suspended)
 

@@ -129,10 +129,53 @@ impl Client {
         self.inner.lease().as_secs_f64()
     }
 
+    /// Writes `value` under `key` with `token` if `token` is at least the stored one:
+    /// whether it was written.
+    fn fenced_set(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        value: &Bound<'_, PyAny>,
+        token: i128,
+    ) -> PyResult<bool> {
+        let token = u64::try_from(token)
+            .map_err(|_| PyValueError::new_err("a fencing token is not negative"))?;
+        let value = fenced_value(value)?;
+        py.detach(|| self.inner.fenced_set(key, value, token))
+            .map_err(error)
+    }
+
+    /// The value under `key` and the token it was written with, or None.
+    fn fenced_get(
+        &self,
+        py: Python<'_>,
+        key: &str,
+    ) -> PyResult<Option<(Py<pyo3::types::PyBytes>, u64)>> {
+        let got = py.detach(|| self.inner.fenced_get(key)).map_err(error)?;
+        Ok(got.map(|(v, t)| (pyo3::types::PyBytes::new(py, &v).unbind(), t)))
+    }
+
     /// For failure tests: stop (or restart) renewing leases, as a crashed holder would.
     fn _suspend_heartbeat(&self, suspended: bool) {
         self.inner.suspend_heartbeat(suspended);
     }
+}
+
+/// A fenced store's value: bytes (or bytearray) as they are, a str as UTF-8.
+fn fenced_value(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(s) = value.cast::<pyo3::types::PyString>() {
+        return Ok(s.to_str()?.as_bytes().to_vec());
+    }
+    if let Ok(b) = value.cast::<pyo3::types::PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if let Ok(b) = value.cast::<pyo3::types::PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "a fenced value is bytes or str, not {}",
+        value.get_type().name()?
+    )))
 }
 
 fn permits(value: i64) -> PyResult<u64> {
