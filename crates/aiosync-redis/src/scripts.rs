@@ -23,13 +23,15 @@
 //! | `S:K:{N}:w:ID` | string, PX lease | present while waiter ID is alive |
 //! | `S:K:{N}:w:r:ID` | string, PX lease | ID's release ran (a retried release answers 1) |
 //! | `S:maxlease` | string | the longest lease a client of the namespace used |
+//! | `S:start:RUN` | string, PX 1 day | the start time of the server's run `RUN` (its `run_id`) |
 //!
 //! A waiter id is `CLIENT-SEQ`; a grant by another client's script publishes the id on
 //! `S:wake:CLIENT`.
 //!
 //! **Restart quarantine**: a server that restarted may have lost grants (no persistence,
 //! or a snapshot older than the last grants). Every acquire gets the server's start time
-//! (from `INFO server`, rounded so it is never earlier than the real one); while the
+//! (from `INFO server`, rounded so it is never earlier than the real one, and recorded
+//! in `S:start:RUN` by the first client to connect, so that every client agrees); while the
 //! server is younger than the longest lease, nothing is granted (not by an acquire, nor by
 //! the handoff of a release or withdrawal): every hold of the old incarnation has ended
 //! by then, on the server and (earlier) in its holder's view. The longest lease is kept

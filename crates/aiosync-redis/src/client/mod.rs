@@ -567,6 +567,17 @@ fn server_start(c: &mut redis::Connection, namespace: &str) -> redis::RedisResul
         )
     })?;
     let run_id = field("run_id:")?;
+    let major = field("redis_version:")?
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 7) {
+        return Err((
+            redis::ErrorKind::Client,
+            "aiosync-redis needs Redis 7.0 or later",
+        )
+            .into());
+    }
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query(c)?;
     let estimate = secs * 1000 + micros / 1000 - uptime * 1000 + 1000;
     // Kept a day: by then the quarantine is long over (or lasts a lease longer than that,
