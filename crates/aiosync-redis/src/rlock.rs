@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A reentrant lock across processes: the [`Lock`](crate::Lock) of the same name, which one owner (a
+/// A reentrant lock across processes: the [`Lock`] of the same name, which one owner (a
 /// thread, or an async task) may take again while it holds it. Get one with
 /// [`Client::rlock`](crate::Client::rlock).
 ///

@@ -4,7 +4,7 @@ mod common;
 
 use aiosync::OwnerId;
 use aiosync_redis::{Client, Error};
-use common::Server;
+use common::{wait_until, Server};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -17,16 +17,8 @@ fn client(s: &Server) -> Client {
     Client::open(&s.url(), "t", LEASE).expect("connect")
 }
 
-fn zcard(s: &Server, key: &str) -> usize {
-    redis::cmd("ZCARD").arg(key).query(&mut s.conn()).unwrap()
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < BOUND, "never: {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_until(what, BOUND, f);
 }
 
 #[test]
@@ -76,7 +68,7 @@ fn added_permits_let_a_waiter_in_and_bounded_refuses_them() {
         tx.send(()).unwrap();
         p.release().unwrap();
     });
-    wait_for("waiter queued", || zcard(&s, "t:sem:{p}:queue") == 1);
+    wait_for("waiter queued", || s.zcard("t:sem:{p}:queue") == 1);
     assert!(rx.try_recv().is_err(), "one permit, taken");
     assert_eq!(sem.add_permits(1).unwrap(), 2);
     rx.recv_timeout(BOUND)
@@ -141,7 +133,7 @@ fn a_waiting_writer_holds_back_later_readers_then_they_enter_together() {
         txw.send("w-out").unwrap();
         w.release().unwrap();
     });
-    wait_for("writer queued", || zcard(&s, "t:rw:{cat}:queue") == 1);
+    wait_for("writer queued", || s.zcard("t:rw:{cat}:queue") == 1);
     // Readers arriving now queue behind the writer, even though a reader holds.
     assert!(rw.reader().try_lock().unwrap().is_none());
     let mut readers = Vec::new();
@@ -154,7 +146,7 @@ fn a_waiting_writer_holds_back_later_readers_then_they_enter_together() {
             std::thread::sleep(Duration::from_millis(20));
             h.release().unwrap();
         }));
-        wait_for("reader queued", || zcard(&s, "t:rw:{cat}:queue") == 2 + i);
+        wait_for("reader queued", || s.zcard("t:rw:{cat}:queue") == 2 + i);
     }
     r.release().unwrap();
     let order: Vec<_> = (0..4).map(|_| rx.recv_timeout(BOUND).unwrap()).collect();
@@ -220,7 +212,7 @@ fn event_set_wakes_waiters_of_every_client() {
         let e = client(&s).event("go");
         waiters.push(std::thread::spawn(move || e.wait_blocking_timeout(BOUND)));
     }
-    wait_for("three waiters", || zcard(&s, "t:event:{go}:waiters") == 3);
+    wait_for("three waiters", || s.zcard("t:event:{go}:waiters") == 3);
     let start = Instant::now();
     assert_eq!(ev.set().unwrap(), 3);
     // Cleared at once: the waiters were told, so they still return true.
@@ -241,7 +233,7 @@ fn a_dropped_event_wait_leaves_the_waiters_set() {
     let ev = client(&s).event("go");
     let r = aiosync::block_on(ev.wait(), Some(Duration::from_millis(100)));
     assert!(r.is_none(), "timed out");
-    assert_eq!(zcard(&s, "t:event:{go}:waiters"), 0);
+    assert_eq!(s.zcard("t:event:{go}:waiters"), 0);
     ev.set().unwrap();
     aiosync::block_on(ev.wait(), Some(BOUND))
         .expect("set: at once")
@@ -282,27 +274,6 @@ fn a_server_younger_than_the_lease_grants_nothing() {
     );
 }
 
-/// The server's process id, from `INFO server`.
-fn server_pid(s: &Server) -> String {
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query(&mut s.conn())
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn signal(pid: &str, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([sig, pid])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 #[test]
 fn a_timed_wait_on_a_stopped_server_ends_at_its_deadline() {
     let s = Server::start();
@@ -315,14 +286,13 @@ fn a_timed_wait_on_a_stopped_server_ends_at_its_deadline() {
         .unwrap()
         .expect("granted");
     h.release().unwrap();
-    let pid = server_pid(&s);
-    signal(&pid, "-STOP");
+    s.pause();
     let start = Instant::now();
     let r = cl
         .lock("l")
         .lock_blocking_timeout(Duration::from_millis(300));
     let took = start.elapsed();
-    signal(&pid, "-CONT");
+    s.resume();
     assert!(matches!(r, Ok(None)), "a timeout, not a hold: {r:?}");
     // The deadline, plus the bounded attempt to leave the queue: not a socket timeout
     // (2 s here) nor a retry.

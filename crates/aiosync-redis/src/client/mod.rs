@@ -10,13 +10,16 @@ use crate::scripts::Scripts;
 use crate::Error;
 use threads::{heartbeat, listen, spawn, watchdog};
 
+mod conn;
 mod threads;
 use aiosync::Event;
+use conn::Conn;
+pub(crate) use conn::Via;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A connection to one Redis server, shared by every thread and task of the process.
 ///
@@ -53,11 +56,14 @@ pub(crate) struct Shared {
     /// This client's part of every waiter id; its wake channel is `NS:wake:ID`.
     pub(crate) id: String,
     redis: redis::Client,
-    conn: Mutex<Option<redis::Connection>>,
+    conn: Mutex<Option<Conn>>,
     /// The fast connection: async callers make their round trips on it inline while the
-    /// server answers within [`FAST_BOUND`]; dropped at the first slower answer (their
+    /// server answers within `FAST_BOUND` (`conn.rs`); dropped at the first slower answer (their
     /// calls then go through the I/O thread, which opens it again once answers are fast).
-    fast: Mutex<Option<redis::Connection>>,
+    fast: Mutex<Option<Conn>>,
+    /// The server's ids of connections dropped after an unanswered request: killed before
+    /// the next request on another connection (see `conn.rs`).
+    zombies: Mutex<Vec<i64>>,
     pub(crate) scripts: Scripts,
     seq: AtomicU64,
     /// Waiter id → the event its waiter sleeps on.
@@ -119,6 +125,7 @@ impl Client {
             redis,
             conn: Mutex::new(None),
             fast: Mutex::new(None),
+            zombies: Mutex::new(Vec::new()),
             scripts: Scripts::new(),
             seq: AtomicU64::new(0),
             waiters: Mutex::new(HashMap::new()),
@@ -295,91 +302,6 @@ impl Shared {
         format!("{}:wake:", self.namespace)
     }
 
-    /// Runs `f` on the command connection, connecting first if needed. On a connection
-    /// error it reconnects and tries once more: every script is idempotent for its id.
-    pub(crate) fn run<T>(
-        &self,
-        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, Error> {
-        self.run_by(None, f)
-    }
-
-    /// As [`Shared::run`], never past `deadline`: socket timeouts are cut to the time
-    /// left, and no retry starts after it (a timed wait must not be stretched by
-    /// reconnections). An error after the deadline is a timeout error.
-    pub(crate) fn run_by<T>(
-        &self,
-        deadline: Option<Instant>,
-        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, Error> {
-        let mut slot = match deadline {
-            None => self.conn.lock(),
-            // Another caller may be stuck on a silent server: wait for it only so long.
-            Some(d) => self.conn.try_lock_until(d).ok_or_else(|| {
-                Error::from(redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "deadline passed",
-                )))
-            })?,
-        };
-        let mut last = None;
-        for _ in 0..2 {
-            let io = match deadline {
-                None => self.io_timeout(),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    left.min(self.io_timeout())
-                }
-            };
-            if slot.is_none() {
-                match self.connect(io) {
-                    Ok(c) => *slot = Some(c),
-                    Err(e) => {
-                        last = Some(e);
-                        continue;
-                    }
-                }
-            }
-            let conn = slot.as_mut().expect("connected above");
-            if deadline.is_some() {
-                conn.set_read_timeout(Some(io))?;
-                conn.set_write_timeout(Some(io))?;
-            }
-            let r = f(conn);
-            if deadline.is_some() {
-                conn.set_read_timeout(Some(self.io_timeout()))?;
-                conn.set_write_timeout(Some(self.io_timeout()))?;
-            }
-            match r {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
-                    *slot = None;
-                    last = Some(e);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(last
-            .unwrap_or_else(|| (redis::ErrorKind::Io, "deadline passed").into())
-            .into())
-    }
-
-    /// A new command connection, with its socket timeouts set and the server's start
-    /// time read (for the restart quarantine).
-    fn connect(&self, timeout: Duration) -> redis::RedisResult<redis::Connection> {
-        let mut c = self.redis.get_connection_with_timeout(timeout)?;
-        c.set_read_timeout(Some(timeout))?;
-        c.set_write_timeout(Some(timeout))?;
-        let ms = server_start(&mut c, &self.namespace)?;
-        c.set_read_timeout(Some(self.io_timeout()))?;
-        c.set_write_timeout(Some(self.io_timeout()))?;
-        self.server_start.store(ms, Ordering::SeqCst);
-        Ok(c)
-    }
-
     /// Runs `f` on the client's I/O thread; the returned handle tells when it is done.
     /// Jobs run in the order they were given.
     pub(crate) fn submit<T: Send + 'static>(
@@ -402,66 +324,6 @@ impl Shared {
             job();
         }
         p
-    }
-
-    /// Runs `f` as `via` says: waiting (`Some` always), or on the fast connection.
-    pub(crate) fn run_via<T>(
-        &self,
-        via: Via,
-        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Option<Result<T, Error>> {
-        match via {
-            Via::Wait(deadline) => Some(self.run_by(deadline, f)),
-            Via::Fast => self.run_fast(f),
-        }
-    }
-
-    /// Runs `f` inline on the fast connection if it is there and free: `None` if not, or
-    /// if the server did not answer within [`FAST_BOUND`] (then the caller goes through
-    /// the I/O thread; every script is idempotent for its id, so a retry is safe).
-    pub(crate) fn run_fast<T>(
-        &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Option<Result<T, Error>> {
-        let mut slot = self.fast.try_lock()?;
-        let conn = slot.as_mut()?;
-        match f(conn) {
-            Ok(v) => Some(Ok(v)),
-            Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
-                *slot = None;
-                None
-            }
-            Err(e) => Some(Err(e.into())),
-        }
-    }
-
-    /// Opens the fast connection if it is missing and the server answers within
-    /// [`FAST_RTT`] (at open, then by the heartbeat once a beat).
-    pub(crate) fn open_fast(&self) {
-        if self.fast.try_lock().is_none_or(|slot| slot.is_some()) {
-            return;
-        }
-        let Ok(mut c) = self.connect(self.io_timeout()) else {
-            return;
-        };
-        let t = Instant::now();
-        if redis::cmd("PING").query::<String>(&mut c).is_err() || t.elapsed() > FAST_RTT {
-            return;
-        }
-        if c.set_read_timeout(Some(FAST_BOUND)).is_err()
-            || c.set_write_timeout(Some(FAST_BOUND)).is_err()
-        {
-            return;
-        }
-        let mut slot = self.fast.lock();
-        if slot.is_none() {
-            *slot = Some(c);
-        }
-    }
-
-    /// Whether the command connection is known to be down (without waiting for it).
-    pub(crate) fn is_disconnected(&self) -> bool {
-        self.conn.try_lock().is_some_and(|slot| slot.is_none())
     }
 
     /// Puts `job` off to the heartbeat, which runs it once the server answers again.
@@ -501,22 +363,6 @@ pub(crate) fn job_panicked() -> Error {
     Error::Redis((redis::ErrorKind::Io, "an aiosync-redis I/O job panicked").into())
 }
 
-/// How a round trip is made: on the command connection, waiting for it and for the
-/// server (until the deadline, if any); or on the fast connection, only if it is free and
-/// the server answers at once.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Via {
-    Wait(Option<Instant>),
-    Fast,
-}
-
-/// The longest an async caller's thread (an event loop's, say) waits inline on the
-/// server, once: a slower answer drops the fast connection.
-pub(crate) const FAST_BOUND: Duration = Duration::from_millis(10);
-
-/// A ping at most this long (re)opens the fast connection.
-const FAST_RTT: Duration = Duration::from_millis(1);
-
 /// A job for the I/O thread.
 type IoJob = Box<dyn FnOnce() + Send>;
 
@@ -544,51 +390,3 @@ impl<T> Pending<T> {
 /// A job put off until the server answers: true once done (or given up), false to be
 /// tried again next beat.
 pub(crate) type Deferred = Box<dyn FnMut() -> bool + Send>;
-
-/// When the server started, by its own clock in ms: `INFO`'s uptime is whole seconds, so
-/// one second is added to never fall before the real start. The first client to connect
-/// to a server's run (its `run_id`, new at every start) records its estimate, and every
-/// client of the namespace uses that one, so that they agree when the quarantine ends.
-fn server_start(c: &mut redis::Connection, namespace: &str) -> redis::RedisResult<i64> {
-    let info: String = redis::cmd("INFO").arg("server").query(c)?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .ok_or((
-                redis::ErrorKind::Parse,
-                "INFO server lacks a field aiosync needs",
-            ))
-    };
-    let uptime = field("uptime_in_seconds:")?.parse::<i64>().map_err(|_| {
-        (
-            redis::ErrorKind::Parse,
-            "INFO server: bad uptime_in_seconds",
-        )
-    })?;
-    let run_id = field("run_id:")?;
-    let major = field("redis_version:")?
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok());
-    if major.is_none_or(|m| m < 7) {
-        return Err((
-            redis::ErrorKind::Client,
-            "aiosync-redis needs Redis 7.0 or later",
-        )
-            .into());
-    }
-    let (secs, micros): (i64, i64) = redis::cmd("TIME").query(c)?;
-    let estimate = secs * 1000 + micros / 1000 - uptime * 1000 + 1000;
-    // Kept a day: by then the quarantine is long over (or lasts a lease longer than that,
-    // and the clients' estimates differ by a second at most).
-    let agreed: Option<i64> = redis::cmd("SET")
-        .arg(format!("{namespace}:start:{run_id}"))
-        .arg(estimate)
-        .arg("NX")
-        .arg("GET")
-        .arg("PX")
-        .arg(86_400_000)
-        .query(c)?;
-    Ok(agreed.unwrap_or(estimate))
-}
