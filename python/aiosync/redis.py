@@ -89,6 +89,7 @@ class Client:
 
     @property
     def lease(self) -> float:
+        """The lease in seconds, as given."""
         return float(self._client.lease)
 
     # The class-like spellings below mirror `aiosync.Lock()` and friends.
@@ -159,12 +160,26 @@ class _Gate:
 
     @property
     def name(self) -> str:
+        """The name given to the client (the same for every process)."""
         return str(self._raw.name)
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> Any:
+        """A `Hold`, False, or in a running loop without arguments an awaitable of a hold::
+
+            hold = lock.acquire(timeout=1)
+            if hold:
+                try:
+                    store.write(row, fence=hold.token)
+                finally:
+                    lock.release()
+
+        Cancel safety (asyncio): a cancelled acquire leaves the queue and passes on a
+        grant that reached it meanwhile; nothing stays held.
+        """
         return self._raw.acquire(blocking, timeout)
 
     def acquire_blocking(self, blocking: bool = True, timeout: float | None = None) -> Any:
+        """The threading form of `acquire()`, whatever the context."""
         return self._raw.acquire_blocking(blocking, timeout)
 
     async def acquire_async(self) -> Any:
@@ -172,9 +187,13 @@ class _Gate:
         return await self._raw.acquire_async()
 
     def release(self) -> None:
+        """Gives back the calling task's (else thread's) hold. `LeaseLost` if its lease
+        was lost meanwhile (the place is then left to its new owner); `RuntimeError` if
+        the caller holds nothing (a Semaphore's instead adds a permit for good)."""
         self._raw.release()
 
     def locked(self) -> bool:
+        """Whether no further hold can be had now (one round trip; a snapshot)."""
         return bool(self._raw.locked())
 
     def __enter__(self) -> Any:
@@ -229,10 +248,12 @@ class RWLock:
 
     @property
     def reader(self) -> _Gate:
+        """`reader_lock`, by a shorter name."""
         return self.reader_lock
 
     @property
     def writer(self) -> _Gate:
+        """`writer_lock`, by a shorter name."""
         return self.writer_lock
 
 
@@ -246,16 +267,28 @@ class RLock:
 
     @property
     def name(self) -> str:
+        """The name given to the client (the same for every process)."""
         return str(self._raw.name)
 
     @property
     def token(self) -> int | None:
+        """The fencing token of the caller's hold, or None if it holds nothing."""
         return self._raw.token  # type: ignore[no-any-return]
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> Any:
+        """True, False, or in a running loop without arguments an awaitable of True::
+
+            with rlock:
+                with rlock:  # the same owner: one level more
+                    pass
+
+        Cancel safety (asyncio): a cancelled acquire leaves the queue; a level already
+        held is kept.
+        """
         return self._raw.acquire(blocking, timeout)
 
     def acquire_blocking(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """The threading form of `acquire()`, whatever the context."""
         return bool(self._raw.acquire_blocking(blocking, timeout))
 
     async def acquire_async(self) -> bool:
@@ -264,9 +297,13 @@ class RLock:
         return bool(await self._raw.acquire_async())
 
     def release(self) -> None:
+        """Drops one level of the caller's hold; the last gives the lock back (raising
+        `LeaseLost` if its lease was lost). `RuntimeError` if the caller holds nothing."""
         self._raw.release()
 
     def check(self) -> None:
+        """Raises `LeaseLost` once the current hold's lease is lost; `RuntimeError` if
+        nobody in this process holds it."""
         self._raw.check()
 
     def _is_owned(self) -> bool:
