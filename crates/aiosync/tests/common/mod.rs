@@ -14,10 +14,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 // Helpers shared by one group of test files each.
+pub mod barrier;
 pub mod chaos;
 pub mod queue;
 pub mod raw;
 pub mod rwlock;
+// `#[synchronized]` and its registry exist only with the `macros` feature.
+#[cfg(feature = "macros")]
+pub mod synchronized;
 
 /// Every wait in the tests that could hang fails after this long instead.
 pub const LIMIT: Duration = Duration::from_secs(10);
