@@ -123,7 +123,13 @@ impl Shared {
         c.set_read_timeout(Some(timeout))?;
         c.set_write_timeout(Some(timeout))?;
         let ms = server_start(&mut c, &self.namespace)?;
-        let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut c)?;
+        // A server that refuses `CLIENT ID` (a restricted managed service) gets no
+        // zombie killing: -1.
+        let id = match redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c) {
+            Ok(id) => id,
+            Err(e) if is_broken(&e) => return Err(e),
+            Err(_) => -1,
+        };
         c.set_read_timeout(Some(self.io_timeout()))?;
         c.set_write_timeout(Some(self.io_timeout()))?;
         self.server_start.store(ms, Ordering::SeqCst);
@@ -132,7 +138,7 @@ impl Shared {
 
     /// Keeps the id of a connection dropped with a request perhaps unanswered.
     fn bury(&self, conn: Option<Conn>) {
-        if let Some(conn) = conn {
+        if let Some(conn) = conn.filter(|c| c.id >= 0) {
             self.zombies.lock().push(conn.id);
         }
     }
