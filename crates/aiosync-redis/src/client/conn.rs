@@ -11,6 +11,7 @@
 //! server runs commands one at a time, so by the reply the zombie's request has either
 //! run or can never run: everything sent after comes after it.
 
+use super::wire::Wire;
 use super::Shared;
 use crate::Error;
 use std::sync::atomic::Ordering;
@@ -34,7 +35,7 @@ const FAST_RTT: Duration = Duration::from_millis(1);
 
 /// A connection and its id on the server (`CLIENT ID`).
 pub(super) struct Conn {
-    c: redis::Connection,
+    c: Wire,
     id: i64,
 }
 
@@ -48,7 +49,7 @@ impl Shared {
     /// error it reconnects and tries once more: every script is idempotent for its id.
     pub(crate) fn run<T>(
         &self,
-        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl Fn(&mut Wire) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         self.run_by(None, f)
     }
@@ -59,7 +60,7 @@ impl Shared {
     pub(crate) fn run_by<T>(
         &self,
         deadline: Option<Instant>,
-        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl Fn(&mut Wire) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
         let mut slot = match deadline {
             None => self.conn.lock(),
@@ -94,13 +95,11 @@ impl Shared {
             }
             let conn = slot.as_mut().expect("connected above");
             if deadline.is_some() {
-                conn.c.set_read_timeout(Some(io))?;
-                conn.c.set_write_timeout(Some(io))?;
+                conn.c.set_timeout(io)?;
             }
             let r = self.kill_zombies(conn).and_then(|()| f(&mut conn.c));
             if deadline.is_some() {
-                conn.c.set_read_timeout(Some(self.io_timeout()))?;
-                conn.c.set_write_timeout(Some(self.io_timeout()))?;
+                conn.c.set_timeout(self.io_timeout())?;
             }
             match r {
                 Ok(v) => return Ok(v),
@@ -119,9 +118,7 @@ impl Shared {
     /// A new connection, with its socket timeouts set, its id read and the server's start
     /// time read (for the restart quarantine).
     fn connect(&self, timeout: Duration) -> redis::RedisResult<Conn> {
-        let mut c = self.redis.get_connection_with_timeout(timeout)?;
-        c.set_read_timeout(Some(timeout))?;
-        c.set_write_timeout(Some(timeout))?;
+        let mut c = Wire::connect(self.redis.get_connection_info(), timeout)?;
         let ms = server_start(&mut c, &self.namespace)?;
         // A server that refuses `CLIENT ID` (a restricted managed service) gets no
         // zombie killing: -1.
@@ -130,8 +127,7 @@ impl Shared {
             Err(e) if is_broken(&e) => return Err(e),
             Err(_) => -1,
         };
-        c.set_read_timeout(Some(self.io_timeout()))?;
-        c.set_write_timeout(Some(self.io_timeout()))?;
+        c.set_timeout(self.io_timeout())?;
         self.server_start.store(ms, Ordering::SeqCst);
         Ok(Conn { c, id })
     }
@@ -170,7 +166,7 @@ impl Shared {
     pub(crate) fn run_via<T>(
         &self,
         via: Via,
-        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl Fn(&mut Wire) -> redis::RedisResult<T>,
     ) -> Option<Result<T, Error>> {
         match via {
             Via::Wait(deadline) => Some(self.run_by(deadline, f)),
@@ -184,7 +180,7 @@ impl Shared {
     /// idempotent for its id, so a retry is safe).
     pub(crate) fn run_fast<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut Wire) -> redis::RedisResult<T>,
     ) -> Option<Result<T, Error>> {
         let mut slot = self.fast.try_lock()?;
         if !self.zombies.lock().is_empty() {
@@ -217,9 +213,7 @@ impl Shared {
         if redis::cmd("PING").query::<String>(&mut c.c).is_err() || t.elapsed() > FAST_RTT {
             return;
         }
-        if c.c.set_read_timeout(Some(FAST_BOUND)).is_err()
-            || c.c.set_write_timeout(Some(FAST_BOUND)).is_err()
-        {
+        if c.c.set_timeout(FAST_BOUND).is_err() {
             return;
         }
         let mut slot = self.fast.lock();
@@ -238,7 +232,7 @@ impl Shared {
 /// one second is added to never fall before the real start. The first client to connect
 /// to a server's run (its `run_id`, new at every start) records its estimate, and every
 /// client of the namespace uses that one, so that they agree when the quarantine ends.
-fn server_start(c: &mut redis::Connection, namespace: &str) -> redis::RedisResult<i64> {
+fn server_start(c: &mut Wire, namespace: &str) -> redis::RedisResult<i64> {
     let info: String = redis::cmd("INFO").arg("server").query(c)?;
     let field = |name: &str| {
         info.lines()

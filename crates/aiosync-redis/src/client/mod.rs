@@ -12,6 +12,7 @@ use threads::{heartbeat, listen, spawn, watchdog};
 
 mod conn;
 mod threads;
+mod wire;
 use aiosync::Event;
 use conn::Conn;
 pub(crate) use conn::Via;
