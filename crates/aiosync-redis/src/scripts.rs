@@ -62,8 +62,10 @@ local function next_token(fence, now_us)
   return tok
 end
 
--- Drops the holders whose lease ended; returns the weight the live ones hold.
+-- Drops the holders whose lease ended; returns the weight the live ones hold. (`hw` and
+-- `ht` have an entry for each member of `held`, and only for those.)
 local function used(held, hw, ht, now)
+  if redis.call('ZCARD', held) == 0 then return 0 end
   local dead = redis.call('ZRANGEBYSCORE', held, '-inf', now)
   for _, h in ipairs(dead) do
     redis.call('ZREM', held, h)
@@ -124,16 +126,18 @@ local function longest_lease(maxlease, lease, known)
 end
 
 -- Grants the queue's heads after a release, if anyone waits and no restart quarantine
--- holds (a server younger than the longest lease grants nothing).
-local function after_release(g, cap, lease, now, now_us, wake, quarantined)
-  if quarantined or redis.call('ZCARD', g.queue) == 0 then return end
+-- holds (a server younger than the longest lease grants nothing: `start` is the server's
+-- start, `known` the longest lease the caller knew of).
+local function after_release(g, cap, lease, now, now_us, wake, start, known)
+  if redis.call('ZCARD', g.queue) == 0 then return end
+  if now < start + longest_lease(g.maxlease, lease, known) then return end
   hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, now_us,
     wake, nil)
 end
 
 local function gate(k)
   return {held = k[1], hw = k[2], ht = k[3], queue = k[4], qw = k[5], seq = k[6],
-          fence = k[7], extra = k[8], wprefix = k[9]}
+          fence = k[7], extra = k[8], wprefix = k[9], maxlease = k[10]}
 end
 "#;
 
@@ -167,10 +171,12 @@ else
   local inuse = used(g.held, g.hw, g.ht, now)
   if not queued then
     -- It may go first only if nobody (alive) waits.
-    if redis.call('ZCARD', g.queue) > 0 then
+    local waiting = redis.call('ZCARD', g.queue) > 0
+    if waiting then
       inuse = hand_off(g, c, inuse, lease, now, now_us, wake, nil)
+      waiting = redis.call('ZCARD', g.queue) > 0
     end
-    if redis.call('ZCARD', g.queue) == 0 and inuse + w <= c then
+    if not waiting and inuse + w <= c then
       return {grant(g, id, w, lease, now, now_us, false), 0, longest}
     end
   else
@@ -213,8 +219,7 @@ if held then
   redis.call('HDEL', g.hw, id)
   redis.call('HDEL', g.ht, id)
 end
-local quarantined = now < start + longest_lease(KEYS[10], lease, ARGV[7])
-after_release(g, cap, lease, now, now_us, wake, quarantined)
+after_release(g, cap, lease, now, now_us, wake, start, ARGV[7])
 -- A retry whose first run released (its reply lost) must answer the same.
 local done = g.wprefix .. 'r:' .. id
 if mine then
