@@ -6,6 +6,7 @@ use crate::hold::{local_deadline, Hold, HoldState, LeaseWatch};
 use crate::Error;
 use aiosync::{Event, OwnerId};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,15 +42,16 @@ impl Gate {
 
     /// One run of the acquire script, waiting for the server until `deadline`:
     /// `Ok(Ok(hold))`, or `Ok(Err(retry))` with the time a restart quarantine has left
-    /// (zero when simply busy).
+    /// (zero when simply busy). `used` is `id`'s: set once a request for it is sent.
     fn attempt(
         self: &Arc<Self>,
         id: &str,
         weight: u64,
         enqueue: bool,
         deadline: Option<Instant>,
+        used: &AtomicBool,
     ) -> Result<Result<Hold, Duration>, Error> {
-        self.attempt_via(id, weight, enqueue, Via::Wait(deadline))
+        self.attempt_via(id, weight, enqueue, Via::Wait(deadline), used)
             .expect("a waiting run always runs")
     }
 
@@ -60,10 +62,14 @@ impl Gate {
         weight: u64,
         enqueue: bool,
         via: Via,
+        used: &AtomicBool,
     ) -> Option<Result<Result<Hold, Duration>, Error>> {
         let sent = Instant::now();
         let s = &self.shared;
         let r: Result<Vec<i64>, Error> = s.run_via(via, |c| {
+            // The first request for `id` skips the script's look for its entries (a
+            // retry, even of a request whose reply was lost, does not).
+            let fresh = !used.swap(true, Ordering::Relaxed);
             let mut inv = s.scripts.acquire.prepare_invoke();
             for k in &self.keys {
                 inv.key(k);
@@ -77,6 +83,7 @@ impl Gate {
                 .arg(s.wake_prefix())
                 .arg(s.server_start_ms())
                 .arg(s.longest_lease_ms())
+                .arg(if fresh { "1" } else { "0" })
                 .invoke(c)
         })?;
         let r = match r {
@@ -161,7 +168,9 @@ impl Gate {
 
     pub(crate) fn try_acquire(self: &Arc<Self>, weight: u64) -> Result<Option<Hold>, Error> {
         let id = self.shared.next_waiter_id();
-        Ok(self.attempt(&id, weight, false, None)?.ok())
+        Ok(self
+            .attempt(&id, weight, false, None, &AtomicBool::new(false))?
+            .ok())
     }
 
     /// Waits for `weight` of the gate on any executor. Each round trip is made inline
@@ -173,13 +182,14 @@ impl Gate {
             // Clear before the check: a wake sent after it is kept for the wait below.
             waiter.event.clear();
             // Inline while the server answers at once, else on the I/O thread.
-            let outcome = match self.attempt_via(&waiter.id, weight, true, Via::Fast) {
+            let fast = self.attempt_via(&waiter.id, weight, true, Via::Fast, &waiter.used);
+            let outcome = match fast {
                 Some(r) => Some(r),
                 None => {
-                    let (gate, id) = (self.clone(), waiter.id.clone());
+                    let (gate, id, used) = (self.clone(), waiter.id.clone(), waiter.used.clone());
                     let pending = self
                         .shared
-                        .submit(move || gate.attempt(&id, weight, true, None));
+                        .submit(move || gate.attempt(&id, weight, true, None, &used));
                     waiter.in_flight = true;
                     let outcome = pending.outcome().await;
                     waiter.in_flight = false;
@@ -315,6 +325,8 @@ struct Waiter<'a> {
     event: Arc<Event>,
     granted: std::cell::Cell<bool>,
     retry: std::cell::Cell<Duration>,
+    /// A request for `id` was sent (see [`Gate::attempt`]).
+    used: AtomicBool,
 }
 
 impl<'a> Waiter<'a> {
@@ -329,11 +341,15 @@ impl<'a> Waiter<'a> {
             event,
             granted: std::cell::Cell::new(false),
             retry: std::cell::Cell::new(Duration::ZERO),
+            used: AtomicBool::new(false),
         }
     }
 
     fn step(&self, deadline: Option<Instant>) -> Result<Option<Hold>, Error> {
-        match self.gate.attempt(&self.id, self.weight, true, deadline)? {
+        match self
+            .gate
+            .attempt(&self.id, self.weight, true, deadline, &self.used)?
+        {
             Ok(hold) => {
                 self.granted.set(true);
                 Ok(Some(hold))
@@ -379,6 +395,8 @@ struct AsyncWaiter {
     /// An attempt submitted to the I/O thread may still run: the withdrawal must follow it
     /// there (jobs run in order), not overtake it on the fast connection.
     in_flight: bool,
+    /// A request for `id` was sent (see [`Gate::attempt`]); shared with the I/O thread.
+    used: Arc<AtomicBool>,
 }
 
 impl AsyncWaiter {
@@ -391,6 +409,7 @@ impl AsyncWaiter {
             event,
             granted: false,
             in_flight: false,
+            used: Arc::new(AtomicBool::new(false)),
         }
     }
 }

@@ -143,7 +143,8 @@ end
 
 /// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix, maxlease.
 /// ARGV: id, weight, capacity, lease ms, enqueue (0/1), wake prefix, server start (ms),
-/// longest lease known (ms).
+/// longest lease known (ms), fresh (1: no request for `id` was ever sent before this one,
+/// so it can be neither holding nor queued, and those two reads are skipped).
 /// Returns `{token, 0, longest}` if `id` holds (now or by an earlier handoff, lease
 /// renewed), else `{-1, retry, longest}`: queued if enqueue is 1; `retry` > 0 is the ms
 /// left of a restart quarantine; `longest` the namespace's longest lease.
@@ -154,7 +155,8 @@ local id, w, cap, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local enqueue, wake, start = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local now, now_us = clock()
 local longest = longest_lease(maxlease, lease, ARGV[8])
-local tok = redis.call('HGET', g.ht, id)
+local fresh = ARGV[9] == '1'
+local tok = not fresh and redis.call('HGET', g.ht, id)
 if tok then
   local until_ = redis.call('ZSCORE', g.held, id)
   if until_ and tonumber(until_) > now then
@@ -163,7 +165,7 @@ if tok then
   end
 end
 local retry = 0
-local queued = redis.call('ZSCORE', g.queue, id)
+local queued = not fresh and redis.call('ZSCORE', g.queue, id)
 if now < start + longest then
   retry = start + longest - now
 else
