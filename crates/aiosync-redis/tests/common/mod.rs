@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
-    dir: PathBuf,
+    pub dir: PathBuf,
     mode: Persistence,
+    /// More arguments for redis-server (say, a password).
+    extra: Vec<String>,
+    /// The URL the readiness check connects with.
+    check_url: String,
 }
 
 /// How a test server keeps its data across a `kill -9`.
@@ -48,6 +52,21 @@ impl Server {
 
     /// Starts a server that keeps its data as `mode` says.
     pub fn start_mode(mode: Persistence) -> Server {
+        Server::start_full(mode, &[], |port, _| format!("redis://127.0.0.1:{port}/"))
+    }
+
+    /// Starts a server with no persistence and `extra` arguments (`{dir}` in them is the
+    /// server's directory); the readiness check connects to `check_url(port, dir)` (say,
+    /// with the password `extra` sets).
+    pub fn start_args(extra: &[&str], check_url: impl FnOnce(u16, &Path) -> String) -> Server {
+        Server::start_full(Persistence::None, extra, check_url)
+    }
+
+    fn start_full(
+        mode: Persistence,
+        extra: &[&str],
+        check_url: impl FnOnce(u16, &Path) -> String,
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "aiosync-redis-test-{}-{}",
             std::process::id(),
@@ -55,9 +74,12 @@ impl Server {
         ));
         std::fs::create_dir_all(&dir).expect("create the server's temporary directory");
         let port = free_port();
+        let shown = dir.display().to_string();
         let mut s = Server {
             child: None,
             port,
+            extra: extra.iter().map(|a| a.replace("{dir}", &shown)).collect(),
+            check_url: check_url(port, &dir),
             dir,
             mode,
         };
@@ -79,6 +101,7 @@ impl Server {
             .arg(&self.dir)
             .arg("--save")
             .arg("")
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         match self.mode {
@@ -97,7 +120,7 @@ impl Server {
         self.child = Some(child);
         let start = Instant::now();
         loop {
-            if let Ok(c) = redis::Client::open(self.url()) {
+            if let Ok(c) = redis::Client::open(self.check_url.as_str()) {
                 if let Ok(mut conn) = c.get_connection_with_timeout(Duration::from_millis(200)) {
                     if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
                         return;
