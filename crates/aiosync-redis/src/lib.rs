@@ -3,7 +3,10 @@
 //!
 //! - [`Client`]: one per process, shared by every thread and task; it owns one command
 //!   connection, a pub/sub thread that wakes waiters, a heartbeat that renews leases and
-//!   a watchdog that ends holds at their local deadline.
+//!   a watchdog that ends holds at their local deadline. Its request connections poll
+//!   for a reply briefly before blocking (a wakeup costs more than the server's answer);
+//!   the URL may give a password, an ACL user, a database index or a Unix socket (not
+//!   TLS).
 //! - [`Lock`], [`RLock`], [`Semaphore`] (also bounded), [`RwLock`]: FIFO across every
 //!   client; `lock().await` (any executor), `lock_blocking()`,
 //!   `lock_blocking_timeout(d)`, `try_lock()` (`acquire*` for a semaphore).
