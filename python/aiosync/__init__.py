@@ -57,7 +57,12 @@ class LifoQueue(_aiosync.LifoQueue[_T], Queue[_T]):
 
 
 class PriorityQueue(_aiosync.PriorityQueue[_T], Queue[_T]):
-    """A Queue that gives the smallest item (by `<`) first."""
+    """A Queue that gives the smallest item (by `<`) first.
+
+    Items are compared under the queue's internal lock. A put or get whose comparison
+    raises (`TypeError` for items that cannot be ordered) raises that error and leaves
+    the queue as it was. An item's `__lt__` must not call into its own queue: such a call
+    (`qsize()`, `put_nowait()`, ...) raises `RuntimeError` instead of deadlocking."""
 
 
 __all__ = [

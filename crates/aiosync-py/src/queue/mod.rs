@@ -3,6 +3,7 @@
 
 mod args;
 mod item;
+mod reentry;
 
 use crate::bridge::Flag;
 use crate::bridge::{self, mapped_with, mode, Mode, PyPoll};
@@ -14,6 +15,7 @@ use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyGenericAlias, PyList, PyTuple, PyType};
+use reentry::{compared, refuse_inside, Compared};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -72,14 +74,23 @@ impl Queue {
         }
     }
 
-    fn set_maxsize_to(&self, py: Python<'_>, m: Maxsize) {
+    /// `RuntimeError` inside this queue's own comparison: every call that takes the
+    /// core's lock (or `given`'s, whose holder may wait for the core's) checks it first.
+    fn refuse_inside(&self) -> PyResult<()> {
+        refuse_inside(&self.q)
+    }
+
+    fn set_maxsize_to(&self, py: Python<'_>, m: Maxsize) -> PyResult<()> {
+        self.refuse_inside()?;
         // Both under `given`'s lock, so the bound read back is the core's.
         let mut given = self.given(py);
         self.run(py, |q| q.set_maxsize(m.bound));
         *given = m.given;
+        Ok(())
     }
 
     fn maxsize_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.refuse_inside()?;
         Ok(match &*self.given(py) {
             Some(v) => v.clone_ref(py),
             None => 0i32.into_pyobject(py)?.into_any().unbind(),
@@ -94,21 +105,23 @@ impl Queue {
         lp: Bound<'_, PyAny>,
         item: Py<PyAny>,
     ) -> PyResult<Py<PyAny>> {
+        self.refuse_inside()?;
         let item = PyItem(item);
         let p = mapped_with(
             self.q.clone(),
-            move |q| q.put(item),
-            |py, r| r.map(|()| py.None()).map_err(|e| put_error(py, e)),
+            move |q| Compared::new(q, q.put(item)),
+            |py, r| r?.map(|()| py.None()).map_err(|e| put_error(py, e)),
             self.detach,
         );
         bridge::waiter(py, lp, Some("Queue.put()"), p)
     }
 
     fn get_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.refuse_inside()?;
         let p = mapped_with(
             self.q.clone(),
-            |q| q.get(),
-            |py, r: Result<PyItem, QueueShutDown>| match r {
+            |q| Compared::new(q, q.get()),
+            |py, r: PyResult<Result<PyItem, QueueShutDown>>| match r? {
                 Ok(v) => Ok(v.0),
                 Err(_) => Err(shut_down(py)),
             },
@@ -126,16 +139,17 @@ impl Queue {
         block: bool,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        self.refuse_inside()?;
         let t = if block && self.q.maxsize() != 0 {
             queue_timeout(timeout)?
         } else {
             None
         };
-        let r = match self.run(py, |q| q.try_put(PyItem(item))) {
+        let r = match compared(|| self.run(py, |q| q.try_put(PyItem(item))))? {
             // The put future keeps the item: only a completed put inserts it.
             Err(TryPutError::Full(item)) if block => {
-                return match bridge::block(py, self.q.put(item), t)? {
-                    Some(r) => r.map_err(|e| put_error(py, e)),
+                return match bridge::block(py, Compared::new(&self.q, self.q.put(item)), t)? {
+                    Some(r) => r?.map_err(|e| put_error(py, e)),
                     None => Err(errors::queue_full(py, "queue is full")),
                 };
             }
@@ -155,13 +169,15 @@ impl Queue {
         block: bool,
         timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        self.refuse_inside()?;
         let t = if block { queue_timeout(timeout)? } else { None };
-        let r = match self.run(py, |q| q.try_get()) {
-            Err(TryGetError::Empty) if block => match bridge::block(py, self.q.get(), t)? {
-                Some(Ok(v)) => Ok(v),
-                Some(Err(_)) => Err(TryGetError::ShutDown),
-                None => Err(TryGetError::Empty),
-            },
+        let r = match compared(|| self.run(py, |q| q.try_get()))? {
+            Err(TryGetError::Empty) if block => {
+                match bridge::block(py, Compared::new(&self.q, self.q.get()), t)? {
+                    Some(r) => r?.map_err(|_| TryGetError::ShutDown),
+                    None => Err(TryGetError::Empty),
+                }
+            }
             r => r,
         };
         match r {
@@ -172,6 +188,7 @@ impl Queue {
     }
 
     fn join_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.refuse_inside()?;
         if self.run(py, |q| q.unfinished_tasks() == 0 || q.is_closed()) {
             return Ok(bridge::ready_none(py).into_any());
         }
@@ -209,6 +226,7 @@ impl Queue {
 
     /// asyncio's `maxsize=… _queue=[…] _getters[n] _putters[n] tasks=n shutdown`.
     fn format(&self, py: Python<'_>) -> PyResult<String> {
+        // `maxsize_object` refuses a call from inside the comparison.
         let mut s = format!("maxsize={}", self.maxsize_object(py)?.bind(py).repr()?);
         // Copied under the core's lock, shown (running Python's repr) after it.
         let items = self.run(py, |q| {
@@ -257,8 +275,8 @@ impl Queue {
 
     /// `maxsize`: an int or a float; not above zero means unbounded. Read back as given.
     #[pyo3(signature = (maxsize = Maxsize::DEFAULT))]
-    fn __init__(&self, py: Python<'_>, maxsize: Maxsize) {
-        self.set_maxsize_to(py, maxsize);
+    fn __init__(&self, py: Python<'_>, maxsize: Maxsize) -> PyResult<()> {
+        self.set_maxsize_to(py, maxsize)
     }
 
     /// `Queue[int]`, as asyncio's and queue's classes allow.
@@ -367,6 +385,7 @@ impl Queue {
 
     /// Marks one item as processed.
     fn task_done(&self, py: Python<'_>) -> PyResult<()> {
+        self.refuse_inside()?;
         self.run(py, |q| q.task_done())
             .map_err(|_| PyValueError::new_err("task_done() called too many times"))
     }
@@ -396,21 +415,26 @@ impl Queue {
     /// put was marked done (or the queue is closed).
     #[pyo3(name = "join_blocking")]
     fn join_blocking_py(&self, py: Python<'_>) -> PyResult<()> {
+        self.refuse_inside()?;
         bridge::block(py, self.q.join(), None)?;
         Ok(())
     }
 
     /// Stops puts; getters drain what is left (or, with `immediate`, nothing) then fail.
     #[pyo3(signature = (immediate=false))]
-    fn shutdown(&self, py: Python<'_>, immediate: bool) {
+    fn shutdown(&self, py: Python<'_>, immediate: bool) -> PyResult<()> {
+        self.refuse_inside()?;
         // Dropping items needs the GIL: the core drops them after releasing its lock.
         self.run(py, |q| q.shutdown(immediate));
+        Ok(())
     }
 
     /// janus's `close()`: `shutdown(immediate=True)`, and every `join()` (now or later)
     /// returns, whatever is left unfinished.
-    fn close(&self, py: Python<'_>) {
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.refuse_inside()?;
         self.run(py, |q| q.close());
+        Ok(())
     }
 
     /// Whether the queue is shut down (by `close()` or `shutdown()`), as janus's and
@@ -440,22 +464,26 @@ impl Queue {
     /// Cancel safety: it acts in its first step, without waiting: cancelled before it
     /// runs, it does nothing.
     fn aclose(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.refuse_inside()?;
         self.when_awaited(py, "Queue.aclose()", |q| {
+            refuse_inside(q)?;
             q.close();
             Ok(())
         })
     }
 
-    fn qsize(&self, py: Python<'_>) -> usize {
-        self.run(py, |q| q.len())
+    fn qsize(&self, py: Python<'_>) -> PyResult<usize> {
+        self.refuse_inside()?;
+        Ok(self.run(py, |q| q.len()))
     }
 
-    fn empty(&self, py: Python<'_>) -> bool {
-        self.qsize(py) == 0
+    fn empty(&self, py: Python<'_>) -> PyResult<bool> {
+        Ok(self.qsize(py)? == 0)
     }
 
-    fn full(&self, py: Python<'_>) -> bool {
-        self.run(py, |q| q.is_full())
+    fn full(&self, py: Python<'_>) -> PyResult<bool> {
+        self.refuse_inside()?;
+        Ok(self.run(py, |q| q.is_full()))
     }
 
     /// The bound as given (`1.3`, `-1`); settable (growing wakes waiting putters, in
@@ -466,19 +494,20 @@ impl Queue {
     }
 
     #[setter]
-    fn set_maxsize(&self, py: Python<'_>, value: Maxsize) {
-        self.set_maxsize_to(py, value);
+    fn set_maxsize(&self, py: Python<'_>, value: Maxsize) -> PyResult<()> {
+        self.set_maxsize_to(py, value)
     }
 
     /// Items put and not yet marked done (queue.Queue's attribute, janus's property).
     #[getter]
-    fn unfinished_tasks(&self, py: Python<'_>) -> usize {
-        self.run(py, |q| q.unfinished_tasks())
+    fn unfinished_tasks(&self, py: Python<'_>) -> PyResult<usize> {
+        self.refuse_inside()?;
+        Ok(self.run(py, |q| q.unfinished_tasks()))
     }
 
     /// asyncio's private name of `unfinished_tasks`.
     #[getter]
-    fn _unfinished_tasks(&self, py: Python<'_>) -> usize {
+    fn _unfinished_tasks(&self, py: Python<'_>) -> PyResult<usize> {
         self.unfinished_tasks(py)
     }
 
@@ -519,8 +548,10 @@ impl LifoQueue {
     }
 }
 
-/// A priority queue: the smallest item (by `<`) comes out first. A put whose item cannot
-/// be compared raises the comparison's error (`TypeError`) and leaves the queue as it was.
+/// A priority queue: the smallest item (by `<`) comes out first. A put or get whose
+/// comparison raises (`TypeError` for items that cannot be ordered) raises that error
+/// and leaves the queue as it was; a call into the queue from its own `__lt__` raises
+/// `RuntimeError`.
 #[pyclass(frozen, extends = Queue, subclass, module = "aiosync._aiosync", name = "PriorityQueue")]
 pub(crate) struct PriorityQueue;
 

@@ -38,6 +38,15 @@ pub(crate) trait Waitable {
     fn withdrawn(locked: &mut Self::Locked, node: &Node<Self::Payload>, wakers: &mut Wakers) {
         let _ = (locked, node, wakers);
     }
+
+    /// Whether the calling thread runs inside the primitive's own callback, under its
+    /// lock (a queue's comparator): a listener dropped there is forgotten, not withdrawn
+    /// (see [`Listener::withdraw`]). Only for a primitive whose listeners owe nothing
+    /// when they leave. By default never.
+    #[inline]
+    fn reentered(&self) -> bool {
+        false
+    }
 }
 
 impl<T> Waitable for Lock<WaitList<T>> {
@@ -185,8 +194,17 @@ where
 {
     /// Takes its node out of the list, if queued, and lets the host pass on what it was
     /// owed ([`Waitable::withdrawn`]). What `Drop` does; also for a wait that gives up.
+    ///
+    /// Called inside the host's own callback ([`Waitable::reentered`]), whose caller
+    /// holds the lock, it forgets the node instead of taking the lock again: the node
+    /// stays in the list (its slot is not reused; a later release wakes its waker for
+    /// nothing).
     pub(crate) fn withdraw(&mut self) {
         if self.key == NIL {
+            return;
+        }
+        if self.host.reentered() {
+            self.key = NIL;
             return;
         }
         let mut wakers = Wakers::new();

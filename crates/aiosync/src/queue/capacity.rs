@@ -1,5 +1,6 @@
 //! The queue's places: storing and taking items, and a bound that changes in use (Q1, Q2).
 
+use super::store::Refused;
 use super::{capacity, Inner, PutError, Queue, QueueShutDown};
 use crate::kernel::semaphore::MAX_PERMITS;
 use crate::kernel::Wakers;
@@ -34,7 +35,7 @@ impl<T> Queue<T> {
         assert!(maxsize <= MAX_PERMITS, "maxsize too large");
         let mut wakers = Wakers::new();
         {
-            let mut inner = lock(&self.inner);
+            let mut inner = self.locked();
             // Q1: the capacity changes under the queue's lock only.
             let old = capacity(self.maxsize.load(Ordering::Relaxed));
             let new = capacity(maxsize);
@@ -79,16 +80,22 @@ impl<T> Queue<T> {
     }
 
     /// Stores an item whose place is already reserved. On failure the place comes back
-    /// and the queue is as it was.
+    /// and the queue is as it was; so it is when the comparator panics, and the panic
+    /// goes on once the queue's lock is released (the item dropped after it too).
     #[inline]
     pub(super) fn insert(&self, item: T) -> Result<(), PutError<T>> {
         let mut wakers = Wakers::new();
-        let r = {
+        let (r, panic) = {
             let mut inner = lock(&self.inner);
-            let r = if inner.shutdown {
-                Err(PutError::ShutDown(item))
+            let (r, panic) = if inner.shutdown {
+                (Err(PutError::ShutDown(item)), None)
             } else {
-                inner.store.push(item).map_err(PutError::Unordered)
+                match inner.store.push(item, &self.reentry) {
+                    Ok(()) => (Ok(()), None),
+                    Err(Refused::Unordered(item)) => (Err(PutError::Unordered(item)), None),
+                    // The item rides out of the lock as a refusal; the panic goes on then.
+                    Err(Refused::Panicked(item, p)) => (Err(PutError::Unordered(item)), Some(p)),
+                }
             };
             match r {
                 Ok(()) => {
@@ -101,31 +108,59 @@ impl<T> Queue<T> {
                 // Q1, Q2: the place goes back (or pays what is owed).
                 Err(_) => self.free_places(&mut inner, 1, &mut wakers),
             }
-            r
+            self.settle_given_back(&mut inner, &mut wakers);
+            (r, panic)
         };
         // I4: (1) the queue's guard and the lists' guards (inside `release_collect`) have
         // all ended; (2) a put holds no other lock.
         wakers.wake_all();
+        if let Some(p) = panic {
+            drop(r);
+            std::panic::resume_unwind(p);
+        }
         r
     }
 
-    /// Takes an item whose permit was acquired.
+    /// Takes an item whose permit was acquired. If the comparator panics, nothing is
+    /// taken, the permit is given back, and the panic goes on once the lock is released.
     #[inline]
     pub(super) fn remove(&self) -> Result<T, QueueShutDown> {
         let mut wakers = Wakers::new();
-        let item = {
+        let (item, panic) = {
             let mut inner = lock(&self.inner);
-            let item = inner.store.pop();
+            let (item, panic) = match inner.store.pop(&self.reentry) {
+                Ok(item) => (item, None),
+                Err(p) => (None, Some(p)),
+            };
             if item.is_some() {
                 // Q2: under the lock, so a shrink running now sees this place either
                 // still held or already back, never in between.
                 self.free_places(&mut inner, 1, &mut wakers);
+            } else if panic.is_some() {
+                // Q3: the item is still stored, so it is announced again (the next getter
+                // may take it).
+                self.items.release_collect(1, &mut wakers);
             }
-            item
+            self.settle_given_back(&mut inner, &mut wakers);
+            (item, panic)
         };
         // I4: (1) the queue's guard ended with its block; (2) a get holds no other lock.
         wakers.wake_all();
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
         // None: an immediate shutdown emptied the queue under us.
         item.ok_or(QueueShutDown(()))
+    }
+
+    /// Returns the places a put dropped inside the comparator gave back (Q1, Q2): the
+    /// comparator runs only inside `insert` and `remove`, which call this before they
+    /// release the lock. Caller holds the queue's lock.
+    #[inline]
+    fn settle_given_back(&self, inner: &mut Inner<T>, wakers: &mut Wakers) {
+        let n = self.reentry.take_given_back();
+        if n > 0 {
+            self.free_places(inner, n, wakers);
+        }
     }
 }

@@ -50,6 +50,8 @@ impl<T> Future for Put<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let q = this.queue;
+        // Q4: before a place is taken or waited for.
+        q.reentry.check();
         if !this.place.is_queued() && q.is_shutdown() {
             return Poll::Ready(Err(PutError::ShutDown(this.take_item())));
         }
@@ -68,7 +70,13 @@ impl<T> Drop for Put<'_, T> {
         if self.place.is_queued() {
             let handed = self.place.withdraw();
             if handed > 0 {
-                self.queue.return_places(handed);
+                if self.queue.reentry.inside() {
+                    // Dropped inside the comparator, whose caller holds the lock: that
+                    // put or get returns the places before it unlocks (Q4).
+                    self.queue.reentry.give_back(handed);
+                } else {
+                    self.queue.return_places(handed);
+                }
             }
         }
     }
@@ -112,6 +120,8 @@ impl<T> Future for Get<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Q4: before an item is taken or waited for.
+        this.queue.reentry.check();
         match this.item.poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(Closed)) => Poll::Ready(Err(QueueShutDown(()))),
@@ -155,10 +165,9 @@ impl<T> Future for Join<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.get_mut()
-            .listener
-            .poll(cx, |_, inner| inner.joined())
-            .map(drop)
+        let listener = &mut self.get_mut().listener;
+        listener.host().reentry.check();
+        listener.poll(cx, |_, inner| inner.joined()).map(drop)
     }
 }
 

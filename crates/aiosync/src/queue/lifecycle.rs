@@ -2,7 +2,7 @@
 
 use super::Queue;
 use crate::kernel::{NodeState, Wakers};
-use crate::sync::{lock, Ordering};
+use crate::sync::Ordering;
 
 impl<T> Queue<T> {
     /// Shuts the queue down: every put fails from now on, and waiting putters are
@@ -47,7 +47,7 @@ impl<T> Queue<T> {
     fn stop(&self, immediate: bool, close: bool) {
         let mut wakers = Wakers::new();
         let dropped = {
-            let mut inner = lock(&self.inner);
+            let mut inner = self.locked();
             inner.shutdown = true;
             self.shut.store(true, Ordering::Release);
             let dropped = if immediate {

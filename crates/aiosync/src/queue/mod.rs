@@ -6,6 +6,7 @@ mod error;
 mod futures;
 mod lifecycle;
 mod ops;
+mod reentry;
 mod store;
 
 pub use error::{PutError, QueueShutDown, TaskDoneError, TryGetError, TryPutError};
@@ -14,7 +15,8 @@ pub use futures::{Get, Join, Put};
 use crate::kernel::listener::Waitable;
 use crate::kernel::semaphore::{RawSemaphore, MAX_PERMITS};
 use crate::kernel::WaitList;
-use crate::sync::{lock, AtomicBool, AtomicUsize, Lock, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Lock, LockGuard, Ordering};
+use reentry::Reentry;
 use std::cmp;
 use std::collections::VecDeque;
 use std::fmt;
@@ -69,6 +71,36 @@ use store::{Heap, Store};
 /// - **Q3: `items` announces stored items only.** A permit of `items` is released under
 ///   the queue's lock, after its item is stored, and withdrawn (`drain`) before an
 ///   immediate shutdown empties the store.
+/// - **Q4: the comparator never calls back in.** The comparator runs under the queue's
+///   lock, with the thread running it recorded (`reentry`). Every operation that would
+///   take the lock checks that record first, before it takes a permit of either
+///   semaphore, and panics instead on that thread; a waiting put or join dropped there
+///   gives back what it holds without the lock (places are returned by the put or get
+///   that compares, before it unlocks). A comparator that panics changes nothing: the
+///   heap compares before it moves an item, a put gives its place back and a get its
+///   permit of `items`, and the panic goes on once the lock is released.
+///
+/// # Panics
+///
+/// A priority queue's comparator ([`Queue::priority_by`]) runs under the queue's internal
+/// lock. Called from inside it, on the same queue, every method that takes that lock
+/// panics with "aiosync::Queue: called from its own comparator" rather than deadlock:
+/// [`len`](Queue::len), [`is_empty`](Queue::is_empty), [`is_full`](Queue::is_full),
+/// [`is_closed`](Queue::is_closed), [`unfinished_tasks`](Queue::unfinished_tasks),
+/// [`snapshot`](Queue::snapshot), [`try_put`](Queue::try_put),
+/// [`put_blocking`](Queue::put_blocking),
+/// [`put_blocking_timeout`](Queue::put_blocking_timeout), [`try_get`](Queue::try_get),
+/// [`get_blocking`](Queue::get_blocking),
+/// [`get_blocking_timeout`](Queue::get_blocking_timeout),
+/// [`task_done`](Queue::task_done), [`join_blocking`](Queue::join_blocking),
+/// [`join_blocking_timeout`](Queue::join_blocking_timeout),
+/// [`set_maxsize`](Queue::set_maxsize), [`shutdown`](Queue::shutdown),
+/// [`close`](Queue::close), and the futures of [`put`](Queue::put), [`get`](Queue::get)
+/// and [`join`](Queue::join) when polled. The panic leaves the queue as it was. The
+/// lock-free reads ([`maxsize`](Queue::maxsize), [`is_shutdown`](Queue::is_shutdown),
+/// [`waiting_getters`](Queue::waiting_getters),
+/// [`waiting_putters`](Queue::waiting_putters), [`in_comparator`](Queue::in_comparator))
+/// and `Debug` (which then shows less) work there, as does any other queue.
 pub struct Queue<T> {
     /// Lock order: taken before either semaphore's list (`insert`, `remove`,
     /// `set_maxsize`, `shutdown`), never while one is held.
@@ -82,6 +114,8 @@ pub struct Queue<T> {
     maxsize: AtomicUsize,
     /// Mirrors `Inner::shutdown` for a lock-free early check.
     shut: AtomicBool,
+    /// Which thread runs the comparator now (Q4).
+    reentry: Reentry,
 }
 
 /// What the queue's lock guards (crate-visible because `Waitable::Locked` names it).
@@ -124,7 +158,15 @@ impl<T> Queue<T> {
             slots: RawSemaphore::new(capacity(maxsize)),
             maxsize: AtomicUsize::new(maxsize),
             shut: AtomicBool::new(false),
+            reentry: Reentry::new(),
         }
+    }
+
+    /// The queue's lock, once the caller is known not to run inside the comparator (Q4).
+    #[inline]
+    fn locked(&self) -> LockGuard<'_, Inner<T>> {
+        self.reentry.check();
+        lock(&self.inner)
     }
 
     /// A first-in first-out queue holding at most `maxsize` items (0: unbounded).
@@ -181,7 +223,10 @@ impl<T> Queue<T> {
     /// no item, task count or place changes. Gets compare items that were all accepted; a
     /// pair `cmp` cannot order there keeps its places.
     ///
-    /// `cmp` runs under the queue's internal lock: it must not call into the queue.
+    /// `cmp` runs under the queue's internal lock. A call from `cmp` into the same queue
+    /// panics instead of deadlocking (see [the type's panics](Queue#panics)), and a `cmp`
+    /// that panics leaves the queue as it was: the put or get it ran in panics in turn,
+    /// with no item, task count or place changed. Other queues may be used from `cmp`.
     ///
     /// ```
     /// use aiosync::{Queue, TryPutError};
@@ -217,7 +262,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        lock(&self.inner).store.len()
+        self.locked().store.len()
     }
 
     /// Whether the queue holds no item.
@@ -263,7 +308,7 @@ impl<T> Queue<T> {
     /// assert!(q.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        lock(&self.inner).closed
+        self.locked().closed
     }
 
     /// Items put and not yet marked done with [`Queue::task_done`].
@@ -275,7 +320,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.unfinished_tasks(), 1); // until `task_done`
     /// ```
     pub fn unfinished_tasks(&self) -> usize {
-        lock(&self.inner).unfinished
+        self.locked().unfinished
     }
 
     /// How many gets (tasks or threads) wait for an item now (a snapshot).
@@ -307,6 +352,33 @@ impl<T> Queue<T> {
         self.slots.waiters()
     }
 
+    /// Whether the calling thread is running this queue's comparator now (a call from
+    /// there into the queue would panic). False for every other thread, and everywhere
+    /// for a queue that does not compare.
+    ///
+    /// ```
+    /// use aiosync::Queue;
+    /// use std::sync::OnceLock;
+    ///
+    /// static Q: OnceLock<Queue<i32>> = OnceLock::new();
+    /// let q = Q.get_or_init(|| {
+    ///     Queue::priority_by(0, |a: &i32, b: &i32| {
+    ///         let q = Q.get().unwrap();
+    ///         assert!(q.in_comparator());
+    ///         assert_eq!(q.maxsize(), 0); // lock-free reads work here; `q.len()` would panic
+    ///         a.partial_cmp(b)
+    ///     })
+    /// });
+    /// q.try_put(2).unwrap();
+    /// q.try_put(1).unwrap(); // compares
+    /// assert!(!q.in_comparator());
+    /// assert_eq!(q.try_get(), Ok(1));
+    /// ```
+    #[inline]
+    pub fn in_comparator(&self) -> bool {
+        self.reentry.inside()
+    }
+
     /// What `f` makes of each item, in storage order: the order gets take them (FIFO),
     /// the order they were put (LIFO), or the heap's array order (priority).
     ///
@@ -321,7 +393,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.try_get(), Ok(3));
     /// ```
     pub fn snapshot<R>(&self, mut f: impl FnMut(&T) -> R) -> Vec<R> {
-        let inner = lock(&self.inner);
+        let inner = self.locked();
         let mut out = Vec::with_capacity(inner.store.len());
         inner.store.for_each(|v| out.push(f(v)));
         out
@@ -343,10 +415,24 @@ impl<T> Waitable for Queue<T> {
     fn list(inner: &mut Inner<T>) -> &mut WaitList<()> {
         &mut inner.joiners
     }
+
+    /// A joiner dropped inside the comparator is forgotten, not withdrawn (Q4).
+    #[inline]
+    fn reentered(&self) -> bool {
+        self.in_comparator()
+    }
 }
 
 impl<T> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_comparator() {
+            // Its lock is held by this very thread (Q4): only what is read without it.
+            return f
+                .debug_struct("Queue")
+                .field("maxsize", &self.maxsize())
+                .field("shutdown", &self.is_shutdown())
+                .finish_non_exhaustive();
+        }
         let inner = lock(&self.inner);
         f.debug_struct("Queue")
             .field("len", &inner.store.len())

@@ -5,7 +5,6 @@ use super::{Get, Join, Put, PutError, Queue, QueueShutDown, TaskDoneError, TryGe
 use crate::kernel::listener::Listener;
 use crate::kernel::semaphore::Refused;
 use crate::kernel::{block, NodeState, Wakers};
-use crate::sync::lock;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -72,6 +71,8 @@ impl<T> Queue<T> {
     /// A blocking put: `Ok` with its outcome, or `Err` with the item when `timeout` ran
     /// out.
     fn put_until(&self, item: T, timeout: Option<Duration>) -> Result<Result<(), PutError<T>>, T> {
+        // Q4: before a place is taken (a panic then leaves nothing behind).
+        self.reentry.check();
         if self.is_shutdown() {
             return Ok(Err(PutError::ShutDown(item)));
         }
@@ -99,6 +100,8 @@ impl<T> Queue<T> {
     /// assert!(q.try_put(2).is_err()); // full
     /// ```
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+        // Q4: before a place is taken.
+        self.reentry.check();
         if self.is_shutdown() {
             return Err(TryPutError::ShutDown(item));
         }
@@ -156,6 +159,8 @@ impl<T> Queue<T> {
     }
 
     fn get_blocking_timeout_inner(&self, timeout: Option<Duration>) -> Result<T, TryGetError> {
+        // Q4: before a permit is taken.
+        self.reentry.check();
         let deadline = timeout.and_then(block::deadline);
         match self.items.acquire_blocking(1, deadline) {
             Ok(()) => self.remove().map_err(|_| TryGetError::ShutDown),
@@ -173,6 +178,8 @@ impl<T> Queue<T> {
     /// assert!(q.try_get().is_err()); // empty
     /// ```
     pub fn try_get(&self) -> Result<T, TryGetError> {
+        // Q4: before a permit is taken.
+        self.reentry.check();
         if self.items.try_acquire(1) {
             return self.remove().map_err(|_| TryGetError::ShutDown);
         }
@@ -199,7 +206,7 @@ impl<T> Queue<T> {
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let mut wakers = Wakers::new();
         {
-            let mut inner = lock(&self.inner);
+            let mut inner = self.locked();
             if inner.unfinished == 0 {
                 return Err(TaskDoneError);
             }
@@ -241,6 +248,7 @@ impl<T> Queue<T> {
     /// q.join_blocking(); // nothing unfinished: returns at once
     /// ```
     pub fn join_blocking(&self) {
+        self.reentry.check();
         Listener::new(self).wait_blocking(|_, inner| inner.joined(), None);
     }
 
@@ -254,6 +262,7 @@ impl<T> Queue<T> {
     /// assert!(!q.join_blocking_timeout(Duration::from_millis(1)));
     /// ```
     pub fn join_blocking_timeout(&self, timeout: Duration) -> bool {
+        self.reentry.check();
         Listener::new(self)
             .wait_blocking(|_, inner| inner.joined(), block::deadline(timeout))
             .is_some()
