@@ -121,6 +121,11 @@ def cmdstats(mon: Any) -> Counter[str]:
     return c
 
 
+def script_usec(mon: Any) -> float:
+    """The server's total time in EVALSHA so far (µs; includes the commands inside)."""
+    return float(mon.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
+
+
 def describe(c: Counter[str], per: float = 1.0) -> str:
     """`4.0 (evalsha 2.0, hget 2.0)`: total, then the largest few."""
     total = sum(c.values()) / per
@@ -135,6 +140,7 @@ def describe(c: Counter[str], per: float = 1.0) -> str:
 def uncontended(impls: list[Impl], a: argparse.Namespace, mon: Any) -> dict[str, Any]:
     times: dict[str, list[float]] = {i.name: [] for i in impls}
     cmds: dict[str, str] = {}
+    lua: dict[str, list[float]] = {i.name: [] for i in impls}
     locks = {i.name: i.make(i.connect(a.url), f"u{os.getpid()}") for i in impls}
     for lk in locks.values():
         for _ in range(100):
@@ -143,13 +149,14 @@ def uncontended(impls: list[Impl], a: argparse.Namespace, mon: Any) -> dict[str,
     for r in range(a.rounds):
         for impl in rotated(impls, r):
             lk = locks[impl.name]
-            before = cmdstats(mon)
+            before, us = cmdstats(mon), script_usec(mon)
             t = time.perf_counter()
             for _ in range(a.ops):
                 with lk:
                     pass
             times[impl.name].append((time.perf_counter() - t) / a.ops * 1e6)
             cmds[impl.name] = describe(cmdstats(mon) - before, a.ops)
+            lua[impl.name].append((script_usec(mon) - us) / a.ops)
     reqs = {}
     for impl in impls:  # untimed: the requests (round trips) each acquire+release makes
         monitor, t0 = Monitor(a.url), server_time(mon)
@@ -164,7 +171,7 @@ def uncontended(impls: list[Impl], a: argparse.Namespace, mon: Any) -> dict[str,
     for _ in range(a.ops):
         mon.ping()
     ping = (time.perf_counter() - t) / a.ops * 1e6
-    return {"us": times, "cmds": cmds, "reqs": reqs, "ping": ping}
+    return {"us": times, "cmds": cmds, "reqs": reqs, "ping": ping, "lua": lua}
 
 
 async def _async_pass(impl: Impl, a: argparse.Namespace, name: str) -> float:
@@ -474,6 +481,11 @@ def report(impls: list[Impl], res: dict[str, Any], a: argparse.Namespace) -> lis
     if "u" in res:
         for key, label in (("reqs", "requests"), ("cmds", "commands run, incl. in Lua")):
             note(f"{label} per acquire+release", [res["u"][key].get(i.name, "") for i in impls])
+        lua = res["u"]["lua"]
+        note(
+            "server time in EVALSHA per acquire+release (INFO commandstats)",
+            [fmt_us(med(lua[i.name])) if lua.get(i.name) else "" for i in impls],
+        )
     for key, where in (("ua", ""), ("ua1", ", one CPU")):
         if key in res:
             v = {k: med(x) for k, x in res[key]["us"].items()}
