@@ -6,7 +6,7 @@
 //! Why: a reply that reaches a thread asleep in `read` must wake it, and on a virtual
 //! machine whose other CPU is idle that wakeup costs 50–100 µs, more than the server takes
 //! to answer an uncontended acquire. A thread that polls is awake when the reply comes:
-//! measured on the 2-core VM this project is developed on, one PING took 130–170 µs
+//! measured on a 2-core virtual machine, one PING took 130–170 µs
 //! blocking and 35–47 µs polling. Every request of this client expects its reply at once
 //! (waiting for a lock is done on an [`aiosync::Event`], never on a socket), so the polling
 //! is bounded by [`SPIN`] per request.
