@@ -4,8 +4,10 @@ spellings (`acquire()` / `release()`), against a real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 
 import aiosync.redis as ar
 import pytest
@@ -219,3 +221,53 @@ def test_async_with_released_in_time_is_not_cancelled_later(server: str) -> None
         return "done"
 
     assert asyncio.run(asyncio.wait_for(main(), BOUND)) == "done"
+
+
+def test_rlock_async_with_body_is_cancelled_on_lease_loss(server: str) -> None:
+    client = _client(server)
+    lock = client.RLock("r")
+    reached: list[str] = []
+
+    async def main() -> None:
+        async with lock:
+            async with lock:  # re-entered: one hold, one watch
+                client._suspend_heartbeat(True)
+                try:
+                    await asyncio.sleep(BOUND)
+                    reached.append("slept through")
+                except asyncio.CancelledError:
+                    reached.append("cancelled")
+                    raise
+
+    with pytest.raises(ar.LeaseLost):
+        asyncio.run(asyncio.wait_for(main(), BOUND))
+    assert reached == ["cancelled"]
+    client._suspend_heartbeat(False)
+    assert _client(server).RLock("r").acquire(timeout=BOUND)
+
+
+def test_a_released_hold_lets_go_of_its_loss_callback(server: str) -> None:
+    client = _client(server)
+    lock = client.Lock("w")
+    refs: list[weakref.ref[object]] = []
+    called: list[str] = []
+
+    class Callback:
+        def __call__(self) -> None:
+            called.append("lost")
+
+    async def main() -> None:
+        for _ in range(3):
+            hold = await lock.acquire_async()
+            cb = Callback()
+            hold._on_lost(cb)
+            refs.append(weakref.ref(cb))
+            del cb
+            hold.release()
+        await asyncio.sleep(LEASE * 1.5)  # past a lease: a kept watch would fire now
+
+    asyncio.run(asyncio.wait_for(main(), BOUND))
+    lock.locked()  # a call into the extension runs the releases it put off
+    gc.collect()
+    assert called == []
+    assert [r() for r in refs] == [None, None, None]

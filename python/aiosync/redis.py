@@ -49,18 +49,18 @@ Event: Any = _redis._Event
 _LOST = "aiosync.redis: the lease of this hold was lost"
 
 
-def _cancel_on_loss(ended: Any) -> None:
-    """Cancels the current task if `ended` (the hold's watch) reports a lost lease."""
+def _cancel_on_loss(on_lost: Any) -> None:
+    """Cancels the current task (with `_LOST`) if the hold whose `_on_lost` this is loses
+    its lease while the task runs; nothing watches in Python until then."""
     task = asyncio.current_task()
-    if ended is None or task is None:
+    if task is None:
         return
-    watcher = asyncio.ensure_future(ended)
 
-    def done(f: asyncio.Future[Any]) -> None:
-        if not f.cancelled() and f.exception() is None and f.result() and not task.done():
+    def cancel() -> None:
+        if not task.done():
             task.cancel(_LOST)
 
-    watcher.add_done_callback(done)
+    on_lost(cancel)
 
 
 async def _release_after(release: Any, exc: BaseException | None) -> None:
@@ -209,7 +209,7 @@ class _Gate:
 
     async def __aenter__(self) -> Any:
         hold = await self._raw.acquire_async()
-        _cancel_on_loss(hold._ended())
+        _cancel_on_loss(hold._on_lost)
         return hold
 
     async def __aexit__(
@@ -324,7 +324,7 @@ class RLock:
         outer = not self._raw._is_owned()
         await self._raw.acquire_async()
         if outer:
-            _cancel_on_loss(self._raw._ended())
+            _cancel_on_loss(self._raw._on_lost)
         return True
 
     async def __aexit__(

@@ -3,6 +3,7 @@
 //! crate's.
 
 mod others;
+mod watch;
 
 use crate::bridge::{self, mapped_with, mode, Mode};
 use crate::owners;
@@ -430,12 +431,12 @@ impl Hold {
         !*self.released.lock() && self.lock.keeps_token(self.token)
     }
 
-    /// An awaitable that ends when the lease is lost (True) or the hold released (False).
-    ///
-    /// Cancel safety: it only waits.
-    fn _ended(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    /// Calls `callback` on the running loop once the lease is lost (never if the hold is
+    /// released first); no task watches meanwhile.
+    fn _on_lost(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
         let lp = bridge::running_loop(py)?.ok_or_else(bridge::no_loop)?;
-        others::ended(py, lp, self.watch.clone())
+        watch::on_loss(self.watch.clone(), lp.unbind(), callback);
+        Ok(())
     }
 
     fn __bool__(&self) -> bool {

@@ -9,25 +9,6 @@ use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 
-/// An awaitable on `lp` for `watch.ended()`: True once lost, False once released.
-pub(super) fn ended(
-    py: Python<'_>,
-    lp: Bound<'_, PyAny>,
-    watch: core::LeaseWatch,
-) -> PyResult<Py<PyAny>> {
-    bridge::waiter(
-        py,
-        lp,
-        None,
-        mapped_with(
-            Arc::new(watch),
-            |w| w.ended(),
-            |py, lost| lost.into_py_any(py),
-            false,
-        ),
-    )
-}
-
 /// An awaitable on `lp` for `fut`, a release already under way: None, or its error.
 pub(super) fn unit_waiter(
     py: Python<'_>,
@@ -163,11 +144,17 @@ impl RLock {
         Ok(owners::owning(py, |o| self.inner.levels(o) > 0)?.is_some())
     }
 
-    /// An awaitable that ends when the current hold's lease is lost (True) or the hold
-    /// released (False); None if nobody here holds it.
-    fn _ended(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    /// Calls `callback` on the running loop once the current hold's lease is lost (never
+    /// if it is released first): False if nobody here holds it.
+    fn _on_lost(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<bool> {
         let lp = bridge::running_loop(py)?.ok_or_else(bridge::no_loop)?;
-        self.inner.watch().map(|w| ended(py, lp, w)).transpose()
+        Ok(match self.inner.watch() {
+            Some(w) => {
+                super::watch::on_loss(w, lp.unbind(), callback);
+                true
+            }
+            None => false,
+        })
     }
 
     fn __repr__(&self) -> String {
