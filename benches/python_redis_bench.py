@@ -10,6 +10,9 @@ Scenarios (every implementation in the same run; the order rotates every round):
 
 1. uncontended `with lock: pass`, one process: time per acquire+release, and the commands
    the server ran per acquire+release (INFO commandstats, including those inside scripts).
+   Also one PING round trip through redis-py, and on a bare socket read two ways: blocking
+   in `recv`, and polling (`MSG_DONTWAIT`, yielding the CPU between tries) as aiosync's
+   connections wait for a reply.
 2. the same with `async with` (aiosync and redis.asyncio; python-redis-lock has none).
 3. handoff: two processes take turns; a waiter is queued while the other holds. The
    latency is from the holder's timestamp just before its release to the waiter's first
@@ -47,6 +50,7 @@ from typing import Any, Callable
 import aiosync.redis as ar
 import redis
 import redis.asyncio
+from _redis_probes import Monitor, cmdstats, describe, raw_ping, script_usec, server_time
 
 try:
     import redis_lock
@@ -114,25 +118,6 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def cmdstats(mon: Any) -> Counter[str]:
-    info = mon.info("commandstats")
-    c = Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in info.items()})
-    c.pop("info", None)
-    return c
-
-
-def script_usec(mon: Any) -> float:
-    """The server's total time in EVALSHA so far (µs; includes the commands inside)."""
-    return float(mon.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
-
-
-def describe(c: Counter[str], per: float = 1.0) -> str:
-    """`4.0 (evalsha 2.0, hget 2.0)`: total, then the largest few."""
-    total = sum(c.values()) / per
-    parts = [f"{k} {v / per:.3g}" for k, v in c.most_common(5) if v > 0]
-    return f"{total:.3g} ({', '.join(parts)})" if parts else "0"
-
-
 # --------------------------------------------------------------------------------------
 # Scenarios 1 and 2: one process, no contention.
 
@@ -171,7 +156,8 @@ def uncontended(impls: list[Impl], a: argparse.Namespace, mon: Any) -> dict[str,
     for _ in range(a.ops):
         mon.ping()
     ping = (time.perf_counter() - t) / a.ops * 1e6
-    return {"us": times, "cmds": cmds, "reqs": reqs, "ping": ping, "lua": lua}
+    raw = {poll: raw_ping(a.url, a.ops, poll) for poll in (False, True)}
+    return {"us": times, "cmds": cmds, "reqs": reqs, "ping": ping, "lua": lua, "raw": raw}
 
 
 async def _async_pass(impl: Impl, a: argparse.Namespace, name: str) -> float:
@@ -353,42 +339,6 @@ def contention(impls: list[Impl], a: argparse.Namespace) -> dict[str, Any]:
     return {"rate": rate, "spread": spread, "waits": waits, "bad": bad}
 
 
-class Monitor:
-    """Collects the top-level requests that MONITOR shows, with the server's timestamps."""
-
-    def __init__(self, url: str) -> None:
-        self.seen: list[tuple[float, str]] = []
-        self._m = redis.Redis.from_url(url).monitor()
-        self._m.__enter__()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            for c in self._m.listen():
-                if c["client_type"] != "lua":
-                    words = c["command"].split()
-                    label = words[0].upper()
-                    if label == "EVALSHA" and len(words) > 2:
-                        label += f"/{words[2]}keys"  # aiosync: 4 acquire, 3 release, 1 renew
-                    self.seen.append((float(c["time"]), label))
-        except Exception:  # closed by stop()
-            pass
-
-    def between(self, t0: float, t1: float) -> Counter[str]:
-        return Counter(lbl for t, lbl in self.seen if t0 <= t <= t1 and lbl not in ("TIME", "INFO"))
-
-    def stop(self) -> None:
-        try:
-            self._m.connection.disconnect()
-        except Exception:
-            pass
-
-
-def server_time(mon: Any) -> float:
-    s, us = mon.time()
-    return s + us / 1e6
-
-
 def poll_round(impl: Impl, a: argparse.Namespace, mon: Any, name: str) -> list[Counter[str]]:
     ctx = mp.get_context("spawn")
     held, go, waiting = ctx.Event(), ctx.Event(), ctx.Semaphore(0)
@@ -475,9 +425,11 @@ def report(impls: list[Impl], res: dict[str, Any], a: argparse.Namespace) -> lis
         if key in res:
             v = {k: med(x) for k, x in res[key]["us"].items()}
             add(f"uncontended `with`{where}", "≤ 100 µs", v, met=lambda x: x <= 100)
-            note(
-                f"one PING round trip{where}", [fmt_us(res[key]["ping"])] + [""] * (len(impls) - 1)
-            )
+            pad = [""] * (len(impls) - 1)
+            note(f"one PING round trip{where}", [fmt_us(res[key]["ping"])] + pad)
+            for poll, how in ((False, "blocking"), (True, "polling")):
+                label = f"one PING on a bare socket, {how} read{where}"
+                note(label, [fmt_us(res[key]["raw"][poll])] + pad)
     if "u" in res:
         for key, label in (("reqs", "requests"), ("cmds", "commands run, incl. in Lua")):
             note(f"{label} per acquire+release", [res["u"][key].get(i.name, "") for i in impls])

@@ -182,21 +182,30 @@ def test_event_wakes_waiters_on_two_loops_and_a_thread(server: str) -> None:
     assert ev.is_set()
 
 
-def test_async_with_body_is_cancelled_on_lease_loss(server: str) -> None:
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_async_with_body_is_cancelled_on_lease_loss(server: str, kind: str) -> None:
     client = _client(server)
-    lock = client.Lock("l")
+    name = kind.lower()
+    lock = getattr(client, kind)(name)
     reached: list[str] = []
+
+    async def body() -> None:
+        client._suspend_heartbeat(True)
+        try:
+            await asyncio.sleep(BOUND)
+            reached.append("slept through")
+        except asyncio.CancelledError:
+            reached.append("cancelled")
+            raise
 
     async def main() -> None:
         async with lock as hold:
-            assert hold.token > 0
-            client._suspend_heartbeat(True)
-            try:
-                await asyncio.sleep(BOUND)
-                reached.append("slept through")
-            except asyncio.CancelledError:
-                reached.append("cancelled")
-                raise
+            if kind == "Lock":
+                assert hold.token > 0
+                await body()
+            else:
+                async with lock:  # re-entered: one hold, one watch
+                    await body()
 
     start = time.monotonic()
     with pytest.raises(ar.LeaseLost):
@@ -205,7 +214,7 @@ def test_async_with_body_is_cancelled_on_lease_loss(server: str) -> None:
     assert time.monotonic() - start < LEASE + 1.5 + 0.5
     client._suspend_heartbeat(False)
     # The lock is free again for the next holder.
-    assert _client(server).Lock("l").acquire(timeout=BOUND)
+    assert getattr(_client(server), kind)(name).acquire(timeout=BOUND)
 
 
 def test_async_with_released_in_time_is_not_cancelled_later(server: str) -> None:
@@ -221,29 +230,6 @@ def test_async_with_released_in_time_is_not_cancelled_later(server: str) -> None
         return "done"
 
     assert asyncio.run(asyncio.wait_for(main(), BOUND)) == "done"
-
-
-def test_rlock_async_with_body_is_cancelled_on_lease_loss(server: str) -> None:
-    client = _client(server)
-    lock = client.RLock("r")
-    reached: list[str] = []
-
-    async def main() -> None:
-        async with lock:
-            async with lock:  # re-entered: one hold, one watch
-                client._suspend_heartbeat(True)
-                try:
-                    await asyncio.sleep(BOUND)
-                    reached.append("slept through")
-                except asyncio.CancelledError:
-                    reached.append("cancelled")
-                    raise
-
-    with pytest.raises(ar.LeaseLost):
-        asyncio.run(asyncio.wait_for(main(), BOUND))
-    assert reached == ["cancelled"]
-    client._suspend_heartbeat(False)
-    assert _client(server).RLock("r").acquire(timeout=BOUND)
 
 
 def test_a_released_hold_lets_go_of_its_loss_callback(server: str) -> None:

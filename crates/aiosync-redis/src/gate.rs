@@ -186,7 +186,11 @@ impl Gate {
             let outcome = match fast {
                 Some(r) => Some(r),
                 None => {
-                    let (gate, id, used) = (self.clone(), waiter.id.clone(), waiter.used.clone());
+                    let (gate, id) = (self.clone(), waiter.id.clone());
+                    // Whether the fast try sent a request; the job's own retries see its
+                    // first send. The waiter awaits the job before trying again.
+                    let used = AtomicBool::new(waiter.used.load(Ordering::Relaxed));
+                    waiter.used.store(true, Ordering::Relaxed);
                     let pending = self
                         .shared
                         .submit(move || gate.attempt(&id, weight, true, None, &used));
@@ -395,8 +399,8 @@ struct AsyncWaiter {
     /// An attempt submitted to the I/O thread may still run: the withdrawal must follow it
     /// there (jobs run in order), not overtake it on the fast connection.
     in_flight: bool,
-    /// A request for `id` was sent (see [`Gate::attempt`]); shared with the I/O thread.
-    used: Arc<AtomicBool>,
+    /// A request for `id` was sent (see [`Gate::attempt`]), or handed to the I/O thread.
+    used: AtomicBool,
 }
 
 impl AsyncWaiter {
@@ -409,7 +413,7 @@ impl AsyncWaiter {
             event,
             granted: false,
             in_flight: false,
-            used: Arc::new(AtomicBool::new(false)),
+            used: AtomicBool::new(false),
         }
     }
 }

@@ -27,25 +27,16 @@ fn password_and_database_index() {
     let client = Client::open(&url, "t", LEASE).expect("connect with the password");
     lock_works(&client);
     // The fencing counter lives in database 3, not 0.
-    let mut c = redis::Client::open(url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let fence: Option<String> = redis::cmd("GET")
-        .arg("t:lock:{c}:fence")
-        .query(&mut c)
-        .unwrap();
-    assert!(fence.is_some(), "no fence key in database 3");
-    let url0 = format!("redis://:s3cret@127.0.0.1:{}/0", s.port);
-    let mut c0 = redis::Client::open(url0.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let fence0: Option<String> = redis::cmd("GET")
-        .arg("t:lock:{c}:fence")
-        .query(&mut c0)
-        .unwrap();
-    assert_eq!(fence0, None, "the key went to database 0");
+    let fence_in = |db: u8| -> Option<String> {
+        let url = format!("redis://:s3cret@127.0.0.1:{}/{db}", s.port);
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        redis::cmd("GET")
+            .arg("t:lock:{c}:fence")
+            .query(&mut c)
+            .unwrap()
+    };
+    assert!(fence_in(3).is_some(), "no fence key in database 3");
+    assert_eq!(fence_in(0), None, "the key went to database 0");
 }
 
 #[test]
