@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct Gate {
     pub(crate) shared: Arc<Shared>,
     pub(crate) name: Arc<str>,
-    /// held, hw, ht, queue, qw, seq, fence, extra, waiter prefix.
-    keys: [String; 9],
+    /// held, hd, queue, qw, seq, fence, extra, waiter prefix.
+    keys: [String; 8],
     maxlease: String,
     /// The capacity given at creation (a Semaphore's value, 1 for a Lock).
     capacity: u64,
@@ -26,10 +26,8 @@ pub(crate) struct Gate {
 impl Gate {
     pub(crate) fn new(shared: Arc<Shared>, kind: &str, name: &str, capacity: u64) -> Gate {
         let base = format!("{}:{kind}:{{{name}}}", shared.namespace);
-        let keys = [
-            "held", "hw", "ht", "queue", "qw", "seq", "fence", "extra", "w:",
-        ]
-        .map(|k| format!("{base}:{k}"));
+        let keys = ["held", "hd", "queue", "qw", "seq", "fence", "extra", "w:"]
+            .map(|k| format!("{base}:{k}"));
         Gate {
             maxlease: format!("{}:maxlease", shared.namespace),
             shared,
@@ -293,15 +291,17 @@ impl Gate {
     pub(crate) fn capacity_now(&self) -> Result<u64, Error> {
         let extra: Option<u64> = self
             .shared
-            .run(|c| redis::cmd("GET").arg(&self.keys[7]).query(c))?;
+            .run(|c| redis::cmd("GET").arg(&self.keys[6]).query(c))?;
         Ok(self.capacity + extra.unwrap_or(0))
     }
 
     /// How many holders the gate has on the server and their total weight.
     pub(crate) fn held(&self) -> Result<(u64, u64), Error> {
         let s = &self.shared;
-        let ws: Vec<u64> = s.run(|c| redis::cmd("HVALS").arg(&self.keys[1]).query(c))?;
-        Ok((ws.len() as u64, ws.iter().sum()))
+        // Each entry is "TOKEN:WEIGHT" (see `scripts.rs`).
+        let vs: Vec<String> = s.run(|c| redis::cmd("HVALS").arg(&self.keys[1]).query(c))?;
+        let weight = |v: &String| v.rsplit(':').next().and_then(|w| w.parse::<u64>().ok());
+        Ok((vs.len() as u64, vs.iter().filter_map(weight).sum()))
     }
 }
 

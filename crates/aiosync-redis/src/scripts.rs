@@ -13,8 +13,7 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `S:K:{N}:held` | zset | holder ids, scored by lease end (server ms) |
-//! | `S:K:{N}:hw` | hash | holder id → its weight |
-//! | `S:K:{N}:ht` | hash | holder id → its fencing token |
+//! | `S:K:{N}:hd` | hash | holder id → `TOKEN:WEIGHT` (its fencing token and weight) |
 //! | `S:K:{N}:queue` | zset | waiter ids, scored by arrival |
 //! | `S:K:{N}:qw` | hash | waiter id → its weight |
 //! | `S:K:{N}:seq` | string | arrival counter for the queue's scores |
@@ -45,48 +44,77 @@ pub(crate) const RW_CAPACITY: u64 = 1 << 40;
 
 /// Helpers shared by the gate scripts (prepended to each).
 const GATE_COMMON: &str = r#"
--- The server's clock: {ms, µs}.
+-- The server's clock: ms, µs, and µs as a decimal string (exact: Lua's own conversion
+-- keeps 14 digits only).
 local function clock()
   local t = redis.call('TIME')
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  return math.floor(us / 1000), us
+  local us = t[1] .. string.sub('00000' .. t[2], -6)
+  local n = tonumber(us)
+  return math.floor(n / 1000), n, us
+end
+
+local function gate(k)
+  return {held = k[1], hd = k[2], queue = k[3], qw = k[4], seq = k[5], fence = k[6],
+          extra = k[7], wprefix = k[8], maxlease = k[9]}
+end
+
+-- Reads the gate's counters once per run, in one command: the last fencing token, the
+-- permits added, the namespace's longest lease stored.
+local function load(g)
+  if g.last then return end
+  local v = redis.call('MGET', g.fence, g.extra, g.maxlease)
+  g.last = tonumber(v[1] or '0')
+  g.added = tonumber(v[2] or '0')
+  g.stored = tonumber(v[3] or '0')
 end
 
 -- A fencing token: one more than the last, and never below the server's clock in
 -- microseconds, so it keeps increasing after the counter is lost (restart without
--- persistence, failover): a hybrid logical clock. Doubles are exact up to 2^53 (year 2255).
-local function next_token(fence, now_us)
-  local last = tonumber(redis.call('GET', fence) or '0')
-  local tok = math.max(last + 1, now_us)
-  redis.call('SET', fence, string.format('%.0f', tok))
-  return tok
+-- persistence, failover): a hybrid logical clock. Doubles are exact up to 2^53 (year
+-- 2255). Returns it as a number and as its decimal string.
+local function next_token(g, now_us, us)
+  load(g)
+  local tok, s = now_us, us
+  if g.last >= now_us then
+    tok = g.last + 1
+    s = string.format('%.0f', tok)
+  end
+  redis.call('SET', g.fence, s)
+  g.last = tok
+  return tok, s
 end
 
--- Drops the holders whose lease ended; returns the weight the live ones hold. (`hw` and
--- `ht` have an entry for each member of `held`, and only for those.)
-local function used(held, hw, ht, now)
-  if redis.call('ZCARD', held) == 0 then return 0 end
-  local dead = redis.call('ZRANGEBYSCORE', held, '-inf', now)
+-- A holder's entry in `hd`: "TOKEN:WEIGHT".
+local function token_of(v)
+  return tonumber(string.match(v, '^(%d+)'))
+end
+
+-- Drops the holders whose lease ended; returns the weight the live ones hold. (`hd` has
+-- an entry for each member of `held`, and only for those.)
+local function used(g, now)
+  if redis.call('ZCARD', g.held) == 0 then return 0 end
+  local dead = redis.call('ZRANGEBYSCORE', g.held, '-inf', now)
   for _, h in ipairs(dead) do
-    redis.call('ZREM', held, h)
-    redis.call('HDEL', hw, h)
-    redis.call('HDEL', ht, h)
+    redis.call('ZREM', g.held, h)
+    redis.call('HDEL', g.hd, h)
   end
   local sum = 0
-  for _, w in ipairs(redis.call('HVALS', hw)) do sum = sum + tonumber(w) end
+  for _, v in ipairs(redis.call('HVALS', g.hd)) do
+    sum = sum + tonumber(string.match(v, ':(%d+)$'))
+  end
   return sum
 end
 
-local function capacity(cap, extra)
-  return tonumber(cap) + tonumber(redis.call('GET', extra) or '0')
+local function capacity(g, cap)
+  load(g)
+  return tonumber(cap) + g.added
 end
 
 -- Gives `id` weight `w`; `queued`: it leaves the queue too.
-local function grant(g, id, w, lease, now, now_us, queued)
-  local tok = next_token(g.fence, now_us)
+local function grant(g, id, w, lease, now, now_us, us, queued)
+  local tok, s = next_token(g, now_us, us)
   redis.call('ZADD', g.held, now + lease, id)
-  redis.call('HSET', g.hw, id, w)
-  redis.call('HSET', g.ht, id, string.format('%.0f', tok))
+  redis.call('HSET', g.hd, id, s .. ':' .. w)
   if queued then
     redis.call('ZREM', g.queue, id)
     redis.call('HDEL', g.qw, id)
@@ -97,7 +125,7 @@ end
 
 -- Grants the queue's heads, in order, while they fit; tells each (but `quiet`). Returns
 -- the weight in use after.
-local function hand_off(g, cap, inuse, lease, now, now_us, wake, quiet)
+local function hand_off(g, cap, inuse, lease, now, now_us, us, wake, quiet)
   while true do
     local h = redis.call('ZRANGE', g.queue, 0, 0)[1]
     if not h then return inuse end
@@ -107,7 +135,7 @@ local function hand_off(g, cap, inuse, lease, now, now_us, wake, quiet)
     else
       local w = tonumber(redis.call('HGET', g.qw, h) or '1')
       if inuse + w > cap then return inuse end
-      grant(g, h, w, lease, now, now_us, true)
+      grant(g, h, w, lease, now, now_us, us, true)
       inuse = inuse + w
       if h ~= quiet then
         redis.call('PUBLISH', wake .. string.match(h, '^([^-]+)'), h)
@@ -118,30 +146,27 @@ end
 
 -- The longest lease of the namespace: this caller's, the one it knew of (`known`, from
 -- before a restart that lost the key), the one stored; stored again if it grew.
-local function longest_lease(maxlease, lease, known)
-  local stored = tonumber(redis.call('GET', maxlease) or '0')
-  local longest = math.max(lease, tonumber(known), stored)
-  if longest > stored then redis.call('SET', maxlease, longest) end
+local function longest_lease(g, lease, known)
+  load(g)
+  local longest = math.max(lease, tonumber(known), g.stored)
+  if longest > g.stored then
+    redis.call('SET', g.maxlease, longest)
+    g.stored = longest
+  end
   return longest
 end
 
 -- Grants the queue's heads after a release, if anyone waits and no restart quarantine
 -- holds (a server younger than the longest lease grants nothing: `start` is the server's
 -- start, `known` the longest lease the caller knew of).
-local function after_release(g, cap, lease, now, now_us, wake, start, known)
+local function after_release(g, cap, lease, now, now_us, us, wake, start, known)
   if redis.call('ZCARD', g.queue) == 0 then return end
-  if now < start + longest_lease(g.maxlease, lease, known) then return end
-  hand_off(g, capacity(cap, g.extra), used(g.held, g.hw, g.ht, now), lease, now, now_us,
-    wake, nil)
-end
-
-local function gate(k)
-  return {held = k[1], hw = k[2], ht = k[3], queue = k[4], qw = k[5], seq = k[6],
-          fence = k[7], extra = k[8], wprefix = k[9], maxlease = k[10]}
+  if now < start + longest_lease(g, lease, known) then return end
+  hand_off(g, capacity(g, cap), used(g, now), lease, now, now_us, us, wake, nil)
 end
 "#;
 
-/// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix, maxlease.
+/// KEYS: held, hd, queue, qw, seq, fence, extra, waiter prefix, maxlease.
 /// ARGV: id, weight, capacity, lease ms, enqueue (0/1), wake prefix, server start (ms),
 /// longest lease known (ms), fresh (1: no request for `id` was ever sent before this one,
 /// so it can be neither holding nor queued, and those two reads are skipped).
@@ -150,18 +175,17 @@ end
 /// left of a restart quarantine; `longest` the namespace's longest lease.
 const GATE_ACQUIRE: &str = r#"
 local g = gate(KEYS)
-local maxlease = KEYS[10]
 local id, w, cap, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local enqueue, wake, start = ARGV[5], ARGV[6], tonumber(ARGV[7])
-local now, now_us = clock()
-local longest = longest_lease(maxlease, lease, ARGV[8])
+local now, now_us, us = clock()
+local longest = longest_lease(g, lease, ARGV[8])
 local fresh = ARGV[9] == '1'
-local tok = not fresh and redis.call('HGET', g.ht, id)
-if tok then
+local mine = not fresh and redis.call('HGET', g.hd, id)
+if mine then
   local until_ = redis.call('ZSCORE', g.held, id)
   if until_ and tonumber(until_) > now then
     redis.call('ZADD', g.held, now + lease, id)
-    return {tonumber(tok), 0, longest}
+    return {token_of(mine), 0, longest}
   end
 end
 local retry = 0
@@ -169,22 +193,22 @@ local queued = not fresh and redis.call('ZSCORE', g.queue, id)
 if now < start + longest then
   retry = start + longest - now
 else
-  local c = capacity(cap, g.extra)
-  local inuse = used(g.held, g.hw, g.ht, now)
+  local c = capacity(g, cap)
+  local inuse = used(g, now)
   if not queued then
     -- It may go first only if nobody (alive) waits.
     local waiting = redis.call('ZCARD', g.queue) > 0
     if waiting then
-      inuse = hand_off(g, c, inuse, lease, now, now_us, wake, nil)
+      inuse = hand_off(g, c, inuse, lease, now, now_us, us, wake, nil)
       waiting = redis.call('ZCARD', g.queue) > 0
     end
     if not waiting and inuse + w <= c then
-      return {grant(g, id, w, lease, now, now_us, false), 0, longest}
+      return {grant(g, id, w, lease, now, now_us, us, false), 0, longest}
     end
   else
-    hand_off(g, c, inuse, lease, now, now_us, wake, id)
-    local t = redis.call('HGET', g.ht, id)
-    if t then return {tonumber(t), 0, longest} end
+    hand_off(g, c, inuse, lease, now, now_us, us, wake, id)
+    local v = redis.call('HGET', g.hd, id)
+    if v then return {token_of(v), 0, longest} end
   end
 end
 if enqueue == '1' then
@@ -197,7 +221,7 @@ end
 return {-1, retry, longest}
 "#;
 
-/// KEYS: held, hw, ht, queue, qw, seq, fence, extra, waiter prefix, maxlease.
+/// KEYS: held, hd, queue, qw, seq, fence, extra, waiter prefix, maxlease.
 /// ARGV: id, capacity, lease ms, wake prefix, withdraw (0/1), server start (ms), longest
 /// lease known (ms).
 /// Releases `id`'s hold (1 if it held — or a retry of this release, the reply of which
@@ -213,15 +237,14 @@ if withdraw == '1' then
   redis.call('HDEL', g.qw, id)
   redis.call('DEL', g.wprefix .. id)
 end
-local now, now_us = clock()
+local now, now_us, us = clock()
 local held = redis.call('ZSCORE', g.held, id)
 local mine = held and tonumber(held) > now
 if held then
   redis.call('ZREM', g.held, id)
-  redis.call('HDEL', g.hw, id)
-  redis.call('HDEL', g.ht, id)
+  redis.call('HDEL', g.hd, id)
 end
-after_release(g, cap, lease, now, now_us, wake, start, ARGV[7])
+after_release(g, cap, lease, now, now_us, us, wake, start, ARGV[7])
 -- A retry whose first run released (its reply lost) must answer the same.
 local done = g.wprefix .. 'r:' .. id
 if mine then
@@ -250,10 +273,10 @@ const GATE_ADD: &str = r#"
 local g = gate(KEYS)
 local n, cap, lease, wake = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 redis.call('INCRBY', g.extra, n)
-local now, now_us = clock()
-local c = capacity(cap, g.extra)
-if now >= tonumber(ARGV[5]) + longest_lease(KEYS[10], lease, ARGV[6]) then
-  hand_off(g, c, used(g.held, g.hw, g.ht, now), lease, now, now_us, wake, nil)
+local now, now_us, us = clock()
+local c = capacity(g, cap)
+if now >= tonumber(ARGV[5]) + longest_lease(g, lease, ARGV[6]) then
+  hand_off(g, c, used(g, now), lease, now, now_us, us, wake, nil)
 end
 return c
 "#;

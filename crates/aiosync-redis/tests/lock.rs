@@ -222,3 +222,46 @@ fn tokens_increase_across_a_server_restart_that_lost_the_data() {
         h.release().unwrap();
     }
 }
+
+#[test]
+fn tokens_count_on_from_a_counter_ahead_of_the_clock_exactly() {
+    // A counter ahead of the server's clock in µs (as after a clock stepped back): each
+    // token is exactly one more than the last, digit for digit near 2^53.
+    let s = Server::start();
+    let ahead: u64 = (1 << 53) - 10;
+    let _: () = redis::cmd("SET")
+        .arg("t:lock:{f}:fence")
+        .arg(ahead)
+        .query(&mut s.conn())
+        .unwrap();
+    let c = client(&s);
+    for i in 1..=3 {
+        let h = c.lock("f").lock_blocking().unwrap();
+        assert_eq!(h.token(), ahead + i);
+        h.release().unwrap();
+    }
+    let stored: u64 = redis::cmd("GET")
+        .arg("t:lock:{f}:fence")
+        .query(&mut s.conn())
+        .unwrap();
+    assert_eq!(stored, ahead + 3);
+    // Behind the clock again (the counter lost): the token is the clock in µs.
+    let _: () = redis::cmd("DEL")
+        .arg("t:lock:{f}:fence")
+        .query(&mut s.conn())
+        .unwrap();
+    let h = c.lock("f").lock_blocking().unwrap();
+    let (secs, us): (u64, u64) = redis::cmd("TIME").query(&mut s.conn()).unwrap();
+    let now_us = secs * 1_000_000 + us;
+    assert!(
+        h.token() <= now_us && h.token() > now_us - 10_000_000,
+        "{} vs {now_us}",
+        h.token()
+    );
+    let stored: u64 = redis::cmd("GET")
+        .arg("t:lock:{f}:fence")
+        .query(&mut s.conn())
+        .unwrap();
+    assert_eq!(stored, h.token());
+    h.release().unwrap();
+}
