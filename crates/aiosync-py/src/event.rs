@@ -83,6 +83,11 @@ impl Event {
 }
 
 impl Event {
+    /// The core event.
+    pub(crate) fn core(&self) -> &Arc<CoreEvent> {
+        &self.ev
+    }
+
     fn wait_async(&self, py: Python<'_>, lp: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if self.ev.is_set() {
             let t = true.into_py_any(py)?;

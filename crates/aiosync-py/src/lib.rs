@@ -10,6 +10,7 @@ mod dual_lock;
 mod errors;
 mod event;
 mod foreign_lock;
+mod handover;
 mod locks;
 mod object_lock;
 mod owners;
@@ -46,6 +47,7 @@ fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bridge::_running_loop, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::_current_task, m)?)?;
     m.add_class::<bridge::Waiter>()?;
+    m.add_class::<handover::Handover>()?;
     redis::register(m)?;
     plain_type_names(m, PLAIN_NAMED)?;
     Ok(())

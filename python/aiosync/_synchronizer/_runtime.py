@@ -11,13 +11,17 @@ import asyncio
 import atexit
 import concurrent.futures
 import os
+import selectors
+import sys
 import threading
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Literal
 
 from .._aiosync import Event
+from .._aiosync import _Handover as Handover
 
 # Files whose frames are dropped from the tracebacks of exceptions that crossed over.
 _HIDDEN_DIRS = (
@@ -190,6 +194,7 @@ class Runtime:
         self._closed = False
         self._pid = os.getpid()
         self._pending: set[_Call] = set()  # calls whose task exists, until it ends
+        self._handover = Handover()
         _runtimes.add(self)
 
     # -- the loop ---------------------------------------------------------------------
@@ -206,7 +211,7 @@ class Runtime:
             if self._pid != os.getpid():
                 self._after_fork()
             if self._loop is None:
-                loop = asyncio.new_event_loop()
+                loop = _new_loop(self._handover)
                 thread = threading.Thread(
                     target=self._run, args=(loop,), name=self._name, daemon=True
                 )
@@ -247,6 +252,7 @@ class Runtime:
         self._loop, self._thread = None, None
         self._pid = os.getpid()
         self._pending = set()
+        self._handover = Handover()
 
     def is_loop_thread(self) -> bool:
         return getattr(_local, "runtime", None) is self
@@ -286,6 +292,7 @@ class Runtime:
         # The running loop: `close()` may have let go of `self._loop` already.
         assert call.aw is not None
         self._pending.add(call)
+        self._handover.started()
         call.task = asyncio.get_running_loop().create_task(_guarded(call.aw, call, self._pending))
 
     def _abandon(self, call: _Call) -> None:
@@ -375,8 +382,7 @@ class Runtime:
         # even as the call is being queued, cancels the inner task and waits for its
         # cleanup before the interruption goes on.
         try:
-            self._schedule(call)
-            call.done.wait_blocking()
+            self._handover.call(self._schedule, call, call.done)
         except BaseException:
             if self._give_up(call):
                 _wait_uninterrupted(call.done)
@@ -443,6 +449,35 @@ class Runtime:
             seen.add(id(target))
             thread = target._thread
             target = _blocked_on.get(thread.ident) if thread and thread.ident else None
+
+
+class _HandoverSelector(selectors.EpollSelector):
+    """The selector of a synchronizer's loop: before it blocks, its loop thread looks for
+    the next call a little (see `Handover.idle`)."""
+
+    def __init__(self, handover: Handover) -> None:
+        super().__init__()
+        self._handover = handover
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout <= 0:
+            return super().select(timeout)
+        self._handover.idle(self.fileno(), timeout)
+        try:
+            return super().select(timeout)
+        finally:
+            self._handover.busy()
+
+
+def _new_loop(handover: Handover) -> asyncio.AbstractEventLoop:
+    """The synchronizer's loop: asyncio's own on a `_HandoverSelector` where the policy
+    makes asyncio's default loop on epoll, else whatever the policy makes."""
+    with warnings.catch_warnings():  # the policy system is deprecated from 3.14
+        warnings.simplefilter("ignore", DeprecationWarning)
+        default = type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy
+    if default and sys.platform == "linux":
+        return asyncio.SelectorEventLoop(_HandoverSelector(handover))
+    return asyncio.new_event_loop()
 
 
 def _wait_uninterrupted(done: Event) -> None:
