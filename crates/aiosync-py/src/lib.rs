@@ -23,6 +23,7 @@ mod synchronized;
 
 #[pymodule]
 fn _aiosync(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    bridge::init_main_thread(m.py())?;
     m.add_class::<locks::Lock>()?;
     m.add_class::<locks::RLock>()?;
     m.add_class::<semaphore::Semaphore>()?;

@@ -86,15 +86,24 @@ pub(crate) fn current_task<'py>(
     f.bind(py).call1((lp,))
 }
 
+/// The main thread's `threading` ident, found once, when the module is imported (see
+/// [`init_main_thread`]).
+static MAIN: PyOnceLock<u64> = PyOnceLock::new();
+
+/// Finds the main thread's ident. Run at import: finding it runs Python code, where a
+/// pending Ctrl-C would be raised; here it fails the import, while inside a wait it
+/// would be lost (and the main thread taken for another, waiting with no signal checks).
+pub(crate) fn init_main_thread(py: Python<'_>) -> PyResult<()> {
+    MAIN.get_or_try_init(py, || {
+        py.import("threading")?
+            .call_method0("main_thread")?
+            .getattr("ident")?
+            .extract::<u64>()
+    })?;
+    Ok(())
+}
+
 /// Whether this is the main thread (the one Python delivers signals to).
 pub(crate) fn is_main_thread(py: Python<'_>) -> bool {
-    static MAIN: PyOnceLock<u64> = PyOnceLock::new();
-    let main = *MAIN.get_or_init(py, || {
-        py.import("threading")
-            .and_then(|t| t.call_method0("main_thread"))
-            .and_then(|m| m.getattr("ident"))
-            .and_then(|i| i.extract::<u64>())
-            .unwrap_or(0)
-    });
-    main == thread_ident()
+    MAIN.get(py).is_some_and(|&main| main == thread_ident())
 }

@@ -23,7 +23,9 @@ pub(crate) use args::{
     no_loop, timeout_arg, wait_timeout_arg, Flag, IntFlag, Mode, Timeouts,
 };
 pub(crate) use blocking::block;
-pub(crate) use event_loop::{_current_task, _running_loop, current_task, running_loop};
+pub(crate) use event_loop::{
+    _current_task, _running_loop, current_task, init_main_thread, running_loop,
+};
 pub(crate) use owned::{mapped, mapped_with, undoable, Owned, PyPoll};
 pub(crate) use ready::{ready, ready_none, ready_once, throw_arg, Ready};
 pub(crate) use waiter::{chained, settling_waiter, waiter, Waiter};
