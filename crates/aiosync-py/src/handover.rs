@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The longest the loop thread looks for its next call after starting one.
+/// The longest the loop thread looks for the next call after a blocking one.
 const LOOP_SPIN: Duration = Duration::from_micros(150);
 /// The longest a caller spins for its result before sleeping.
 const CALLER_SPIN: Duration = Duration::from_micros(100);
@@ -37,9 +37,10 @@ pub(crate) struct Handover {
     loop_free: AtomicBool,
     /// Blocking callers that have handed their call over and will let go of the GIL.
     coming: AtomicUsize,
-    /// Calls started so far; the loop spins only after one since it last went idle.
-    started: AtomicU64,
-    /// `started` when the loop thread last went idle.
+    /// Blocking calls handed over so far; the loop spins only after one since it last
+    /// went idle (an awaiting caller's own loop has to be woken anyway).
+    calls: AtomicU64,
+    /// `calls` when the loop thread last went idle.
     seen: AtomicU64,
     /// How long the loop thread looks for its next call.
     loop_spin: Budget,
@@ -161,27 +162,22 @@ impl Handover {
             attached: AtomicBool::new(false),
             loop_free: AtomicBool::new(false),
             coming: AtomicUsize::new(0),
-            started: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
             seen: AtomicU64::new(0),
             loop_spin: Budget::new(LOOP_SPIN),
             caller_spin: Budget::new(CALLER_SPIN),
         }
     }
 
-    /// On the loop thread: a call starts.
-    fn started(&self) {
-        self.started.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// On the loop thread, before its selector blocks on the epoll instance `epfd` for
-    /// `timeout` seconds (None: no bound): if a call started since the last time, looks
+    /// `timeout` seconds (None: no bound): if a blocking call came since the last time, looks
     /// for the next (GIL released) for a bounded time, and once one is ready, waits for
     /// a blocking caller that handed it over to let go of the GIL.
     #[pyo3(signature = (epfd, timeout))]
     fn idle(&self, py: Python<'_>, epfd: i32, timeout: Option<f64>) {
         self.attached.store(true, Ordering::Relaxed);
-        let started = self.started.load(Ordering::Relaxed);
-        if self.seen.swap(started, Ordering::Relaxed) == started {
+        let calls = self.calls.load(Ordering::Relaxed);
+        if self.seen.swap(calls, Ordering::Relaxed) == calls {
             self.loop_free.store(true, Ordering::SeqCst);
             return;
         }
@@ -222,6 +218,7 @@ impl Handover {
         done: &Event,
     ) -> PyResult<()> {
         let coming = more(&self.coming);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         schedule.call1((call,))?;
         let ev = done.core();
         let set = py.detach(|| {

@@ -292,7 +292,6 @@ class Runtime:
         # The running loop: `close()` may have let go of `self._loop` already.
         assert call.aw is not None
         self._pending.add(call)
-        self._handover.started()
         call.task = asyncio.get_running_loop().create_task(_guarded(call.aw, call, self._pending))
 
     def _abandon(self, call: _Call) -> None:
