@@ -41,7 +41,7 @@ def test_spins_stop_for_long_calls_and_come_back_for_quick_ones():
         # Each slow call leaves both spins empty-handed: halved, then stopped.
         for i in range(8):
             assert slow(i) == i
-        assert handover._budgets() == (0, 0)
+        assert handover._budgets()[:2] == (0, 0)
         # Back-to-back quick calls: a probe (one wait in 32) finds its result in time and
         # the caller's spin is back, well within 3200 calls even on a loaded machine.
         for i in range(3200):
@@ -49,6 +49,28 @@ def test_spins_stop_for_long_calls_and_come_back_for_quick_ones():
             if handover._budgets()[1] > 0:
                 break
         assert handover._budgets()[1] > 0
+
+
+@linux
+def test_an_awaiting_callers_spin_stops_for_long_calls_and_comes_back():
+    with aiosync.Synchronizer() as s:
+        quick, slow = s.wrap(_quick), s.wrap(_slow)
+        handover = s._runtime._handover
+
+        async def main() -> None:
+            assert await quick.aio(0) == 1
+            # A slow result leaves the awaiter's spin (at most 50 µs of its loop's time)
+            # empty-handed: halved, then stopped; the caller's loop then only awaits.
+            for i in range(6):
+                assert await slow.aio(i) == i
+            assert handover._budgets()[2] == 0
+            for i in range(3200):
+                assert await quick.aio(i) == i + 1
+                if handover._budgets()[2] > 0:
+                    break
+            assert handover._budgets()[2] > 0
+
+        asyncio.run(main())
 
 
 def test_another_event_loop_policy_keeps_its_own_loop():

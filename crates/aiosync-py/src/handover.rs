@@ -9,8 +9,11 @@
 //! So each side spins for a bounded time (with the GIL released) where it would sleep:
 //! the loop thread for its next call right after serving one, the caller for its
 //! result, and each for the other to let go of the GIL before taking it (CPython's GIL
-//! puts a waiter to sleep at once). These are hints only: past its bound each side
-//! sleeps as before, and nothing here decides who may proceed.
+//! puts a waiter to sleep at once). An awaiting caller on another event loop spins too,
+//! for at most [`AWAITER_SPIN`] (its loop waits meanwhile, as for one slow callback),
+//! since it would otherwise sleep in its own selector. Each bound adapts (see
+//! [`Budget`]), so that calls which take long cost no spinning. These are hints only:
+//! past its bound each side sleeps as before, and nothing here decides who may proceed.
 
 use crate::bridge;
 use crate::event::Event;
@@ -22,6 +25,9 @@ use std::time::{Duration, Instant};
 const LOOP_SPIN: Duration = Duration::from_micros(150);
 /// The longest a caller spins for its result before sleeping.
 const CALLER_SPIN: Duration = Duration::from_micros(100);
+/// The longest an awaiting caller keeps its own loop waiting for a result (it would
+/// otherwise sleep in its selector and cost an idle CPU's wakeup).
+const AWAITER_SPIN: Duration = Duration::from_micros(50);
 /// How long either side waits for the other to let go of the GIL.
 const GIL_SPIN: Duration = Duration::from_micros(30);
 /// A spin that has stopped paying off is tried again once in this many waits.
@@ -35,17 +41,18 @@ pub(crate) struct Handover {
     /// The loop thread has let go of the GIL to wait for work (from [`Handover::idle`]
     /// until [`Handover::busy`]: it may have taken the GIL back just before the latter).
     loop_free: AtomicBool,
-    /// Blocking callers that have handed their call over and will let go of the GIL.
+    /// Callers that have handed their call over and will let go of the GIL.
     coming: AtomicUsize,
-    /// Blocking calls handed over so far; the loop spins only after one since it last
-    /// went idle (an awaiting caller's own loop has to be woken anyway).
+    /// Calls handed over so far; the loop spins only after one since it last went idle.
     calls: AtomicU64,
     /// `calls` when the loop thread last went idle.
     seen: AtomicU64,
     /// How long the loop thread looks for its next call.
     loop_spin: Budget,
-    /// How long a caller spins for its result.
+    /// How long a blocking caller spins for its result.
     caller_spin: Budget,
+    /// How long an awaiting caller spins for its result.
+    awaiter_spin: Budget,
 }
 
 /// How long one side spins: halved each time a spin ends empty-handed, down to none at
@@ -166,6 +173,7 @@ impl Handover {
             seen: AtomicU64::new(0),
             loop_spin: Budget::new(LOOP_SPIN),
             caller_spin: Budget::new(CALLER_SPIN),
+            awaiter_spin: Budget::new(AWAITER_SPIN),
         }
     }
 
@@ -193,11 +201,13 @@ impl Handover {
         });
     }
 
-    /// The spin bounds now, in ns: the loop thread's and the callers' (for tests).
-    fn _budgets(&self) -> (u64, u64) {
+    /// The spin bounds now, in ns: the loop thread's, blocking callers' and awaiting
+    /// callers' (for tests).
+    fn _budgets(&self) -> (u64, u64, u64) {
         (
             self.loop_spin.ns.load(Ordering::Relaxed),
             self.caller_spin.ns.load(Ordering::Relaxed),
+            self.awaiter_spin.ns.load(Ordering::Relaxed),
         )
     }
 
@@ -217,21 +227,49 @@ impl Handover {
         call: &Bound<'_, PyAny>,
         done: &Event,
     ) -> PyResult<()> {
+        if !self.hand(py, schedule, call, done, &self.caller_spin)? {
+            bridge::block(py, done.core().wait(), None)?;
+        }
+        Ok(())
+    }
+
+    /// An awaited call, from another event loop's thread: `schedule(call)` hands it
+    /// over, then spins for `done` for a few tens of µs at most (GIL released; the
+    /// bound shrinks to nothing while results come later than that). True if it is
+    /// set; else the caller awaits it on its loop.
+    fn call_awaited(
+        &self,
+        py: Python<'_>,
+        schedule: &Bound<'_, PyAny>,
+        call: &Bound<'_, PyAny>,
+        done: &Event,
+    ) -> PyResult<bool> {
+        self.hand(py, schedule, call, done, &self.awaiter_spin)
+    }
+}
+
+impl Handover {
+    /// Hands `call` over with `schedule` and spins for `done` within `budget`; whether it
+    /// was set (then also waits a little for the loop thread to let go of the GIL).
+    fn hand(
+        &self,
+        py: Python<'_>,
+        schedule: &Bound<'_, PyAny>,
+        call: &Bound<'_, PyAny>,
+        done: &Event,
+        budget: &Budget,
+    ) -> PyResult<bool> {
         let coming = more(&self.coming);
         self.calls.fetch_add(1, Ordering::Relaxed);
         schedule.call1((call,))?;
         let ev = done.core();
-        let set = py.detach(|| {
+        Ok(py.detach(|| {
             drop(coming);
-            let set = self.caller_spin.spin(CALLER_SPIN, || ev.is_set());
+            let set = budget.spin(budget.max, || ev.is_set());
             if set && self.attached.load(Ordering::Relaxed) {
                 spin_until(GIL_SPIN, || self.loop_free.load(Ordering::SeqCst));
             }
             set
-        });
-        if !set {
-            bridge::block(py, ev.wait(), None)?;
-        }
-        Ok(())
+        }))
     }
 }

@@ -3,6 +3,8 @@
 A call made from another thread or another loop starts a task on the synchronizer's loop
 and waits for it on an `aiosync.Event`: blocking waits release the GIL and let Ctrl-C
 through, asyncio waits are woken on their own loop — no `concurrent.futures` per call.
+Where either side would go to sleep just before the other answers, it spins a little
+first (the binding's `_Handover`: bounded, adaptive, GIL released).
 """
 
 from __future__ import annotations
@@ -390,14 +392,17 @@ class Runtime:
 
     async def run_async(self, aw: Awaitable[Any], post: Callable[[Any], Any] | None = None) -> Any:
         """Runs `aw` on the loop for an awaiting caller on another loop. Cancelling the
-        caller cancels the inner task and waits for its cleanup."""
+        caller cancels the inner task and waits for its cleanup. The caller first waits up
+        to 50 µs for the result with the GIL released (its own loop waits too, as it
+        would for a callback that long), and only then awaits it; that wait stops while
+        results come later than that (see `_Handover`)."""
         if self.is_loop_thread():  # already on the synchronizer's loop
             value = await aw
             return value if post is None else post(value)
         call = _Call(aw, post)
         try:
-            self._schedule(call)
-            await call.done.wait_async()
+            if not self._handover.call_awaited(self._schedule, call, call.done):
+                await call.done.wait_async()
         except BaseException:
             if not self._give_up(call):
                 raise
