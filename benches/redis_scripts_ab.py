@@ -7,9 +7,9 @@
 Runs uncontended acquire+release pairs of each version's scripts, alternating batches
 of 100 pairs so that the machine's drift weighs on both alike, and prints the time the
 server spent in the two scripts per pair (INFO commandstats, reset before each batch):
-the median over batches, their mean and range. A version's keys are read from the `KEYS:` line of
-its acquire script's doc comment, so versions with different key layouts compare. The
-server should be one nobody else uses: the run flushes it.
+the median over batches, their mean and range. A version's keys are read from the
+`KEYS:` line of its acquire script's doc comment, so versions with different key
+layouts compare. The server should be one nobody else uses: the run flushes it.
 """
 
 from __future__ import annotations
