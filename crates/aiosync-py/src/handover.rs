@@ -63,7 +63,7 @@ struct Budget {
     max: Duration,
     /// The current bound, in ns (0: not spinning).
     ns: AtomicU64,
-    /// Waits since the bound fell to 0.
+    /// Waits asked for while the bound was 0 (every [`PROBE_EVERY`]th of them probes).
     skipped: AtomicU32,
 }
 

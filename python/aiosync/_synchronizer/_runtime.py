@@ -455,33 +455,37 @@ class Runtime:
             target = _blocked_on.get(thread.ident) if thread and thread.ident else None
 
 
-class _HandoverSelector(selectors.EpollSelector):
-    """The selector of a synchronizer's loop: before it blocks, its loop thread looks for
-    the next call a little (see `Handover.idle`)."""
+if sys.platform == "linux":
 
-    def __init__(self, handover: Handover) -> None:
-        super().__init__()
-        self._handover = handover
+    class _HandoverSelector(selectors.EpollSelector):
+        """The selector of a synchronizer's loop: before it blocks, its loop thread looks
+        for the next call a little (see `_Handover.idle`)."""
 
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is not None and timeout <= 0:
-            return super().select(timeout)
-        self._handover.idle(self.fileno(), timeout)
-        try:
-            return super().select(timeout)
-        finally:
-            self._handover.busy()
+        def __init__(self, handover: Handover) -> None:
+            super().__init__()
+            self._handover = handover
+
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            if timeout is not None and timeout <= 0:
+                return super().select(timeout)
+            self._handover.idle(self.fileno(), timeout)
+            try:
+                return super().select(timeout)
+            finally:
+                self._handover.busy()
 
 
 def _new_loop(handover: Handover) -> asyncio.AbstractEventLoop:
     """The synchronizer's loop: asyncio's own on a `_HandoverSelector` where the policy
     makes asyncio's default loop on epoll, else whatever the policy makes."""
+    if sys.platform != "linux":
+        return asyncio.new_event_loop()
     with warnings.catch_warnings():  # the policy system is deprecated from 3.14
         warnings.simplefilter("ignore", DeprecationWarning)
         default = type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy
-    if default and sys.platform == "linux":
-        return asyncio.SelectorEventLoop(_HandoverSelector(handover))
-    return asyncio.new_event_loop()
+    if not default:
+        return asyncio.new_event_loop()
+    return asyncio.SelectorEventLoop(_HandoverSelector(handover))
 
 
 def _wait_uninterrupted(done: Event) -> None:
